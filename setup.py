@@ -1,0 +1,24 @@
+from setuptools import find_packages, setup
+
+setup(
+    name='mixnorm',
+    version='0.1.0',
+    description='Mixture Normalization (Kalayeh & Shah, TPAMI 2019) '
+                'for Chainer and CuPy',
+    packages=find_packages(include=['mixnorm', 'mixnorm.*', 'models',
+                                    'models.*', 'train', 'train.*']),
+    python_requires='>=3.10',
+    install_requires=[
+        'chainer==7.8.1',
+        'numpy>=1.26',
+        'pyyaml',
+        'matplotlib',
+        'pillow',
+    ],
+    extras_require={
+        'cuda12': ['cupy-cuda12x>=13'],
+        'cuda13': ['cupy-cuda13x>=14'],
+        'test': ['pytest', 'scikit-learn'],
+    },
+    entry_points={'console_scripts': ['mixnorm-train=train.cli:main']},
+)
