@@ -1,0 +1,102 @@
+import chainer
+import chainer.functions as F
+import numpy
+import pytest
+from chainer import gradient_check
+
+from mixnorm import mixture_normalization
+from mixnorm.functions import component_statistics
+
+
+def make_inputs(rng, shape, k, dtype=numpy.float32):
+    x = (rng.randn(*shape) * 2 + 1).astype(dtype)
+    c = shape[1]
+    m = x.size // c
+    gamma = rng.uniform(0.5, 1.5, c).astype(dtype)
+    beta = rng.randn(c).astype(dtype)
+    logits = rng.randn(m, k) * 2
+    resp = numpy.exp(logits) / numpy.exp(logits).sum(1, keepdims=True)
+    return x, gamma, beta, resp.astype(dtype)
+
+
+def rows(x):
+    return x.transpose((0,) + tuple(range(2, x.ndim)) + (1,)).reshape(
+        -1, x.shape[1])
+
+
+@pytest.mark.parametrize('shape', [(16, 5), (4, 3, 5, 6)])
+def test_single_component_is_batch_normalization(rng, shape):
+    x, gamma, beta, _ = make_inputs(rng, shape, 1)
+    resp = numpy.ones((x.size // shape[1], 1), numpy.float32)
+    y = mixture_normalization(x, gamma, beta, resp, eps=2e-5)
+    ref = F.batch_normalization(x, gamma, beta, eps=2e-5)
+    numpy.testing.assert_allclose(y.array, ref.array, atol=1e-5, rtol=1e-5)
+    gy = rng.randn(*shape).astype(numpy.float32)
+    xv, xr = chainer.Variable(x), chainer.Variable(x)
+    gv, gr = chainer.Variable(gamma), chainer.Variable(gamma)
+    y = mixture_normalization(xv, gv, beta, resp)
+    r = F.batch_normalization(xr, gr, beta)
+    y.grad, r.grad = gy, gy
+    y.backward()
+    r.backward()
+    numpy.testing.assert_allclose(xv.grad, xr.grad, atol=1e-4, rtol=1e-4)
+    numpy.testing.assert_allclose(gv.grad, gr.grad, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize('shape', [(12, 3), (3, 2, 3, 4)])
+@pytest.mark.parametrize('k', [1, 2, 3, 4])
+def test_gradient_check(rng, shape, k):
+    x, gamma, beta, resp = make_inputs(rng, shape, k, numpy.float64)
+    gy = rng.randn(*shape)
+
+    def f(x, gamma, beta):
+        return mixture_normalization(x, gamma, beta, resp, eps=1e-3)
+
+    gradient_check.check_backward(f, (x, gamma, beta), gy, dtype=numpy.float64,
+                                  atol=1e-5, rtol=1e-4)
+
+
+def test_matches_equations_34_to_36(rng):
+    x, gamma, beta, resp = make_inputs(rng, (6, 3, 2, 2), 3,
+                                       numpy.float64)
+    eps = 1e-3
+    xr = rows(x)
+    lam = resp.mean(0)
+    out = numpy.zeros_like(xr)
+    for k in range(3):
+        w = resp[:, k] / resp[:, k].sum()                     # Eq. 36
+        mu = (w[:, None] * xr).sum(0)                         # Eq. 35
+        v = xr - mu
+        xk = v / numpy.sqrt((w[:, None] * v ** 2).sum(0) + eps)
+        out += resp[:, [k]] / numpy.sqrt(lam[k]) * xk         # Eq. 34
+    expected = gamma * out + beta
+    y = mixture_normalization(x, gamma, beta, resp, eps=eps)
+    numpy.testing.assert_allclose(rows(y.array), expected, rtol=1e-10)
+
+
+def test_no_gradient_into_resp(rng):
+    x, gamma, beta, resp = make_inputs(rng, (8, 3), 2)
+    r = chainer.Variable(resp)
+    y = mixture_normalization(x, gamma, beta, r)
+    F.sum(y * y).backward()
+    assert r.grad is None
+
+
+def test_absent_component_contributes_nothing(rng):
+    x, gamma, beta, resp = make_inputs(rng, (10, 4), 2, numpy.float64)
+    padded = numpy.concatenate([resp, numpy.zeros((10, 1))], axis=1)
+    xv = chainer.Variable(x)
+    y = mixture_normalization(xv, gamma, beta, padded)
+    ref = mixture_normalization(x, gamma, beta, resp)
+    numpy.testing.assert_allclose(y.array, ref.array, rtol=1e-12)
+    F.sum(y).backward()
+    assert numpy.isfinite(xv.grad).all()
+
+
+def test_component_statistics_weights(rng):
+    x, _, _, resp = make_inputs(rng, (4, 2, 3), 3, numpy.float64)
+    lam, w, mean, var, inv_std = component_statistics(
+        x, resp.reshape(4, 3, 3), 1e-5)
+    numpy.testing.assert_allclose(lam, resp.mean(0))
+    numpy.testing.assert_allclose(w.sum(axis=(1, 2, 3)), 1)
+    numpy.testing.assert_allclose(inv_std, 1 / numpy.sqrt(var + 1e-5))

@@ -1,0 +1,185 @@
+import os
+
+import chainer
+import chainer.links as L
+import numpy
+import pytest
+from chainer import serializers
+
+from mixnorm import MixtureNormalization
+from mixnorm.links import queue_decay_weights
+
+
+def test_parameters_match_batch_normalization():
+    mn, bn = MixtureNormalization(7), L.BatchNormalization(7)
+    assert sorted(n for n, _ in mn.namedparams()) == \
+        sorted(n for n, _ in bn.namedparams())
+    numpy.testing.assert_array_equal(mn.gamma.array, bn.gamma.array)
+    numpy.testing.assert_array_equal(mn.beta.array, bn.beta.array)
+    assert MixtureNormalization(3, dtype=numpy.float64).gamma.dtype == \
+        numpy.float64
+
+
+def test_decay_weights_equation_39():
+    tau = queue_decay_weights(10, 10, 0.9)
+    expected = [(1 - 0.9) / (1 - 0.9 ** 10) * 0.9 ** (10 - t - 1)
+                for t in range(10)]
+    numpy.testing.assert_allclose(tau, expected)
+    numpy.testing.assert_allclose(tau.sum(), 1)
+    part = queue_decay_weights(3, 10, 0.9)
+    numpy.testing.assert_allclose(part, numpy.array(expected[-3:]) /
+                                  sum(expected[-3:]))
+
+
+def test_training_fills_queue_in_order(rng):
+    mn = MixtureNormalization(4, n_components=2, queue_length=3)
+    batches = [rng.randn(16, 4, 2, 2).astype(numpy.float32) + i
+               for i in range(5)]
+    for i, x in enumerate(batches):
+        mn(x)
+        assert mn.n_fits == i + 1
+    tau, lam, mean, var = mn.queue()
+    assert lam.shape == (3, 2) and mean.shape == (3, 2, 4)
+    # oldest first: the means follow the batch offsets 2, 3, 4
+    order = (lam[:, :, None] * mean).sum(1).mean(1)
+    numpy.testing.assert_allclose(order, [2, 3, 4], atol=0.3)
+    numpy.testing.assert_allclose(lam.sum(1), 1, rtol=1e-5)
+    fit, resp = mn.last_fit
+    assert resp.shape == (64, 2) and fit.means.shape == (2, 4)
+
+
+def hand_built(rng, T=4, K=3, C=5, n_fits=4, inference='paper'):
+    mn = MixtureNormalization(C, n_components=K, queue_length=T,
+                              decay=0.8, inference=inference,
+                              dtype=numpy.float64)
+    mn.gamma.array[...] = rng.uniform(0.5, 2, C)
+    mn.beta.array[...] = rng.randn(C)
+    mn.queue_weights = rng.dirichlet(numpy.ones(K), T)
+    mn.queue_means = rng.randn(T, K, C)
+    mn.queue_variances = rng.uniform(0.5, 2, (T, K, C))
+    mn.n_fits = n_fits
+    return mn
+
+
+def direct_equation_38(mn, x, paper):
+    """Equation 38 evaluated term by term, one sample at a time."""
+    n = min(mn.n_fits, mn.queue_length)
+    tau = numpy.array([(1 - mn.decay) / (1 - mn.decay ** mn.queue_length) *
+                       mn.decay ** (mn.queue_length - t - 1)
+                       for t in range(mn.queue_length)])[-n:]
+    tau = tau / tau.sum()
+    lam = mn.queue_weights[-n:]
+    mu = mn.queue_means[-n:]
+    sigma2 = mn.queue_variances[-n:] + mn.eps
+    out = numpy.zeros_like(x)
+    for i, xi in enumerate(x):
+        dens = numpy.array([[numpy.prod(
+            numpy.exp(-(xi - mu[t, k]) ** 2 / (2 * sigma2[t, k])) /
+            numpy.sqrt(2 * numpy.pi * sigma2[t, k]))
+            for k in range(lam.shape[1])] for t in range(n)])
+        joint = tau[:, None] * lam * dens
+        post = joint / joint.sum()
+        for t in range(n):
+            for k in range(lam.shape[1]):
+                scale = tau[t] * lam[t, k] if paper else lam[t, k]
+                out[i] += post[t, k] / numpy.sqrt(scale) * \
+                    (xi - mu[t, k]) / numpy.sqrt(sigma2[t, k])
+    return mn.gamma.array * out + mn.beta.array
+
+
+@pytest.mark.parametrize('inference', ['paper', 'consistent'])
+@pytest.mark.parametrize('n_fits', [2, 4, 9])
+def test_inference_equals_direct_equation_38(rng, inference, n_fits):
+    mn = hand_built(rng, n_fits=n_fits, inference=inference)
+    x = rng.randn(7, 5) * 1.5
+    with chainer.using_config('train', False):
+        y = mn(x).array
+    numpy.testing.assert_allclose(
+        y, direct_equation_38(mn, x, inference == 'paper'), rtol=1e-9)
+
+
+def test_inference_4d_matches_rows(rng):
+    mn = hand_built(rng)
+    x = rng.randn(2, 5, 3, 4)
+    with chainer.using_config('train', False):
+        y = mn(x).array
+        rows = mn(x.transpose(0, 2, 3, 1).reshape(-1, 5)).array
+    numpy.testing.assert_allclose(
+        y.transpose(0, 2, 3, 1).reshape(-1, 5), rows, rtol=1e-12)
+
+
+def test_consistent_inference_is_invariant_to_copies(rng):
+    """T copies of one fit give the output of that fit held once."""
+    x = rng.randn(32, 4, 3, 3)
+    mn = MixtureNormalization(4, n_components=3, queue_length=10,
+                              dtype=numpy.float64)
+    mn(x)
+    one = MixtureNormalization(4, n_components=3, queue_length=1,
+                               dtype=numpy.float64)
+    one.queue_weights, one.queue_means, one.queue_variances = (
+        mn.queue_weights[-1:], mn.queue_means[-1:], mn.queue_variances[-1:])
+    one.n_fits = 1
+    full = MixtureNormalization(4, n_components=3, queue_length=10,
+                                dtype=numpy.float64)
+    full.queue_weights = numpy.repeat(mn.queue_weights[-1:], 10, 0)
+    full.queue_means = numpy.repeat(mn.queue_means[-1:], 10, 0)
+    full.queue_variances = numpy.repeat(mn.queue_variances[-1:], 10, 0)
+    full.n_fits = 10
+    paper = full.copy(mode='copy')
+    paper.inference = 'paper'
+    with chainer.using_config('train', False):
+        y_one, y_full, y_paper = one(x).array, full(x).array, paper(x).array
+    numpy.testing.assert_allclose(y_full, y_one, rtol=1e-10, atol=1e-12)
+    # Eq. 38 as printed inflates the output by sum_t sqrt(tau^t)
+    inflation = numpy.sqrt(queue_decay_weights(10, 10, 0.9)).sum()
+    assert abs(inflation - 3.13) < 0.01
+    numpy.testing.assert_allclose(y_paper, inflation * y_one, rtol=1e-9)
+
+
+def test_consistent_inference_matches_training_on_same_batch(rng):
+    """A queue of one fit reproduces training mode up to the posteriors."""
+    x = numpy.concatenate([rng.randn(200, 3) - 6, rng.randn(200, 3) + 6])
+    mn = MixtureNormalization(3, n_components=2, queue_length=1,
+                              dtype=numpy.float64)
+    y_train = mn(x).array
+    with chainer.using_config('train', False):
+        y_test = mn(x).array
+    numpy.testing.assert_allclose(y_test, y_train, atol=1e-6)
+
+
+def test_serialization_round_trip(rng, tmp_path):
+    mn = MixtureNormalization(4, n_components=2, queue_length=3)
+    for i in range(4):
+        mn(rng.randn(8, 4, 2, 2).astype(numpy.float32))
+    path = os.path.join(str(tmp_path), 'mn.npz')
+    serializers.save_npz(path, mn)
+    other = MixtureNormalization(4, n_components=2, queue_length=3)
+    serializers.load_npz(path, other)
+    assert other.n_fits == 4
+    for name in ('queue_weights', 'queue_means', 'queue_variances'):
+        numpy.testing.assert_array_equal(getattr(other, name),
+                                         getattr(mn, name))
+    x = rng.randn(4, 4, 2, 2).astype(numpy.float32)
+    with chainer.using_config('train', False):
+        numpy.testing.assert_array_equal(mn(x).array, other(x).array)
+
+
+def test_to_device_moves_queue():
+    mn = MixtureNormalization(3)
+    mn.to_device('@numpy')
+    assert isinstance(mn.queue_means, numpy.ndarray)
+    assert 'queue_means' in mn._persistent
+
+
+def test_test_mode_without_fit_is_an_error():
+    mn = MixtureNormalization(3)
+    with chainer.using_config('train', False):
+        with pytest.raises(RuntimeError, match='no training fit'):
+            mn(numpy.zeros((2, 3), numpy.float32))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match='inference'):
+        MixtureNormalization(3, inference='eq38')
+    with pytest.raises(ValueError):
+        MixtureNormalization(3, fit_fraction=0)
