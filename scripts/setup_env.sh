@@ -20,7 +20,8 @@ find_python() {  # find_python 3.11 3.10 ... -> first interpreter found
     for p in "$(command -v python$v 2>/dev/null)" \
              "$HOME"/.pyenv/versions/$v*/bin/python$v /usr/local/bin/python$v \
              /usr/bin/python$v; do
-      [ -n "$p" ] && [ -x "$p" ] && { echo "$p"; return 0; }
+      [ -n "$p" ] && [ -x "$p" ] && "$p" -c 'import venv' 2>/dev/null \
+        && { echo "$p"; return 0; }
     done
   done
   return 1
