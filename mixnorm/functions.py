@@ -1,8 +1,8 @@
 """The mixture normalizing transform (Equations 34-36) as a Chainer function.
 
-For a mini-batch x with channels C and samples i = (n, h, w), and posteriors
-nu (m, K) of a GMM fitted to the rows of x (treated as constants: the
-gradient stops at nu, Section 3.2 "Differentiability"):
+For a mini-batch with channels C and m samples i = (n, h, w), written as rows
+x_i of an (m, C) matrix, and posteriors nu (m, K) of a GMM fitted to those
+rows (constants: the gradient stops at nu, Section 3.2 "Differentiability"):
 
     lambda_k  = mean_i nu_ik                              (weights)
     w_ik      = nu_ik / sum_j nu_jk                       (Eq. 36)
@@ -14,6 +14,16 @@ gradient stops at nu, Section 3.2 "Differentiability"):
 
 The affine step after aggregation gives MN exactly BatchNormalization's
 parameter set; with K = 1 the transform is batch normalization.
+
+With A = nu / sqrt(lambda) and S = 1 / sqrt(var + eps) (both K x C), the
+aggregation is two matrix products, xhat = x * (A S) - A (mu * S), and the
+gradient (g = gamma * dL/dy, G = A^T g, H_k = sum_i a_ik g_i xhat_i^k) is
+
+    dL/dx = g * (A S) - w (S G) - x * (w (S^2 H)) + w (S^2 H mu),
+
+so each pass over the data is a matrix product or one elementwise sweep.
+The data are centred by their channel means first, which leaves every
+formula unchanged and keeps float32 sums small.
 """
 import numpy
 
@@ -23,41 +33,56 @@ from chainer import function_node
 from chainer.utils import type_check
 
 
-def component_statistics(x, resp, eps):
-    """Per-component weights, means, variances and 1/std of Eq. 34-36.
+def to_rows(x):
+    """(m, C) matrix with one row per (n, h, w) position of x."""
+    if x.ndim == 2:
+        return x
+    axes = (0,) + tuple(range(2, x.ndim)) + (1,)
+    return x.transpose(axes).reshape(-1, x.shape[1])
+
+
+def from_rows(rows, shape):
+    """Inverse of :func:`to_rows` for an input of the given shape."""
+    if len(shape) == 2:
+        return rows
+    rows = rows.reshape((shape[0],) + tuple(shape[2:]) + (shape[1],))
+    return rows.transpose((0, len(shape) - 1) + tuple(range(1, len(shape) - 1)))
+
+
+def component_statistics(rows, resp, eps):
+    """Per-component quantities of Equations 34-36.
 
     Args:
-        x: (N, C, L) array.
-        resp: (N, L, K) posteriors.
+        rows: (m, C) data.
+        resp: (m, K) posteriors nu.
         eps (float): added to the variances before the square root.
 
     Returns:
-        ``(lam, w, mean, var, inv_std)``: lam (K,), w (K, N, 1, L) the
-        normalised posteriors of Eq. 36, mean/var/inv_std (K, C).
+        ``(lam, w, mean, var, inv_std)``: lam (K,), the normalised
+        posteriors w (m, K) of Eq. 36, and mean, var, inv_std (K, C).
     """
-    xp = backend.get_array_module(x)
-    tiny = numpy.finfo(x.dtype).tiny
-    n, _, length = x.shape
-    k = resp.shape[-1]
-    resp_k = xp.moveaxis(resp, -1, 0).reshape(k, n, 1, length)
-    mass = resp_k.sum(axis=(1, 2, 3))
-    lam = mass / (n * length)
-    w = resp_k / xp.maximum(mass, tiny)[:, None, None, None]  # Eq. 36
-    mean = xp.stack([(w[j] * x).sum(axis=(0, 2)) for j in range(k)])
-    var = xp.stack([(w[j] * (x - mean[j][:, None]) ** 2).sum(axis=(0, 2))
-                    for j in range(k)])  # centered second moment, Eq. 35
-    inv_std = 1.0 / xp.sqrt(var + eps)
-    return lam, w, mean, var, inv_std
+    xp = backend.get_array_module(rows)
+    tiny = numpy.finfo(rows.dtype).tiny
+    mass = resp.sum(0)
+    lam = mass / resp.shape[0]
+    w = resp / xp.maximum(mass, tiny)                     # Eq. 36
+    mean = w.T @ rows                                     # Eq. 35
+    var = xp.stack([w[:, k] @ (rows - mean[k]) ** 2       # centered, Eq. 35
+                    for k in range(resp.shape[1])])
+    return lam, w, mean, var, 1.0 / xp.sqrt(var + eps)
 
 
-def _aggregation_coefficients(resp_k, lam):
+def aggregation_coefficients(resp, lam):
     """nu_ik / sqrt(lambda_k) of Eq. 34; an absent component gives 0."""
-    xp = backend.get_array_module(resp_k)
-    safe = xp.where(lam > 0, lam, 1)
-    return resp_k / xp.sqrt(safe)[:, None, None, None]
+    xp = backend.get_array_module(resp)
+    return resp / xp.sqrt(xp.where(lam > 0, lam, 1))
 
 
 class MixtureNormalizationFunction(function_node.FunctionNode):
+    """Eq. 34-36 with an affine output; see the module docstring.
+
+    After ``forward``, ``statistics`` holds (lam, mean, var) of the batch.
+    """
 
     def __init__(self, eps=2e-5):
         self.eps = eps
@@ -78,51 +103,37 @@ class MixtureNormalizationFunction(function_node.FunctionNode):
             resp_type.ndim == 2,
         )
 
-    def _split(self, x, resp):
-        n, c = x.shape[:2]
-        length = x.size // (n * c)
-        return (x.reshape(n, c, length),
-                resp.reshape(n, length, resp.shape[1]))
-
     def forward(self, inputs):
-        self.retain_inputs((0, 1, 3))
         x, gamma, beta, resp = inputs
         if resp.shape[0] * x.shape[1] != x.size:
             raise ValueError('resp has {} rows; x of shape {} has {} '
                              'samples'.format(resp.shape[0], x.shape,
                                               x.size // x.shape[1]))
-        x3, resp3 = self._split(x, resp)
-        lam, w, mean, var, inv_std = component_statistics(x3, resp3,
+        rows = to_rows(x)
+        shift = rows.mean(0)
+        rows = rows - shift
+        lam, w, mean, var, inv_std = component_statistics(rows, resp,
                                                           self.eps)
-        self.statistics = (lam, mean, var)
-        coef = _aggregation_coefficients(
-            backend.get_array_module(x).moveaxis(resp3, -1, 0)[:, :, None],
-            lam)
-        xhat = sum(coef[j] * (x3 - mean[j][:, None]) * inv_std[j][:, None]
-                   for j in range(len(lam)))  # Eq. 34
-        y = gamma[:, None] * xhat + beta[:, None]
-        self._cache = (w, coef, mean, inv_std)
-        return y.reshape(x.shape),
+        self.statistics = (lam, mean + shift, var)
+        coef = aggregation_coefficients(resp, lam)
+        xhat = rows * (coef @ inv_std) - coef @ (mean * inv_std)  # Eq. 34
+        self._saved = (rows, w, coef, mean, inv_std, xhat)
+        self._gamma = gamma
+        self._shape = x.shape
+        return from_rows(gamma * xhat + beta, x.shape),
 
     def backward(self, indexes, grad_outputs):
-        x, gamma, resp = self.get_retained_inputs()
-        x3, _ = self._split(x.array, resp.array)
-        gy = grad_outputs[0].array.reshape(x3.shape)
-        w, coef, mean, inv_std = self._cache
-        g = gy * gamma.array[:, None]
-        gx = 0
-        xhat = 0
-        for j in range(len(mean)):
-            xhat_j = (x3 - mean[j][:, None]) * inv_std[j][:, None]
-            g_j = coef[j] * g
-            total = g_j.sum(axis=(0, 2))[:, None]
-            proj = (g_j * xhat_j).sum(axis=(0, 2))[:, None]
-            gx = gx + inv_std[j][:, None] * (g_j - w[j] * (total +
-                                                           xhat_j * proj))
-            xhat = xhat + coef[j] * xhat_j
-        ggamma = (gy * xhat).sum(axis=(0, 2))
-        gbeta = gy.sum(axis=(0, 2))
-        grads = {0: gx.reshape(x.shape), 1: ggamma, 2: gbeta}
+        rows, w, coef, mean, inv_std, xhat = self._saved
+        gy = to_rows(grad_outputs[0].array)
+        g = gy * self._gamma
+        inv_var = inv_std * inv_std
+        total = coef.T @ g                                        # G
+        proj = inv_std * (coef.T @ (g * rows) - total * mean)     # H
+        h = inv_var * proj
+        gx = g * (coef @ inv_std) - w @ (inv_std * total) \
+            - rows * (w @ h) + w @ (h * mean)
+        grads = {0: from_rows(gx, self._shape),
+                 1: (gy * xhat).sum(0), 2: gy.sum(0)}
         return tuple(chainer.Variable(grads[i]) if i in grads else None
                      for i in indexes)
 
@@ -134,8 +145,7 @@ def mixture_normalization(x, gamma, beta, resp, eps=2e-5):
         x (~chainer.Variable or array): (N, C) or (N, C, H, W) input.
         gamma, beta (~chainer.Variable or array): (C,) scale and shift.
         resp (array): (N*H*W, K) posteriors nu, rows ordered as
-            ``x.transpose(0, 2, 3, 1).reshape(-1, C)``; no gradient flows
-            into it.
+            :func:`to_rows` orders the samples; no gradient flows into it.
         eps (float): added to each component variance (Eq. 35).
 
     Returns:

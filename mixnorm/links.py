@@ -9,7 +9,9 @@ from chainer import link
 from chainer import variable
 
 from mixnorm import gmm as gmm_module
+from mixnorm.functions import from_rows
 from mixnorm.functions import MixtureNormalizationFunction
+from mixnorm.functions import to_rows
 
 INFERENCE_RULES = ('consistent', 'paper')
 
@@ -120,13 +122,6 @@ class MixtureNormalization(link.Link):
             self.register_persistent(name)
 
     # ------------------------------------------------------------ training
-    def _samples(self, x):
-        """(m, C) view of x with one row per (n, h, w) position."""
-        if x.ndim == 2:
-            return x
-        axes = (0,) + tuple(range(2, x.ndim)) + (1,)
-        return x.transpose(axes).reshape(-1, x.shape[1])
-
     def _check_finite(self, x):
         xp = backend.get_array_module(x)
         if self.check_finite and not bool(xp.isfinite(x).all()):
@@ -154,7 +149,7 @@ class MixtureNormalization(link.Link):
         x_array = x.array if isinstance(x, variable.Variable) else x
         self._check_finite(x_array)
         fit, resp = gmm_module.fit(
-            self._samples(x_array), self.n_components, self.n_iter,
+            to_rows(x_array), self.n_components, self.n_iter,
             fit_fraction=self.fit_fraction, min_weight=self.min_weight)
         self.last_fit = (fit, resp)
         node = MixtureNormalizationFunction(self.eps)
@@ -187,7 +182,7 @@ class MixtureNormalization(link.Link):
         tau_k = xp.repeat(tau, self.n_components)              # (T*K,)
         mean = mean.reshape(-1, c)
         var = var.reshape(-1, c) + self.eps
-        samples = self._samples(x_array)
+        samples = to_rows(x_array)
         post = gmm_module.responsibilities(
             samples, gmm_module.GMM(tau_k * lam, mean, var))   # Eq. 38
         safe = xp.where(lam > 0, lam, 1)
@@ -196,18 +191,9 @@ class MixtureNormalization(link.Link):
         inv_std = 1.0 / xp.sqrt(var)
         slope = coef @ inv_std                                 # (m, C)
         offset = coef @ (mean * inv_std)
-        y = self._samples_to_input(slope, x_array.shape) * x \
-            - self._samples_to_input(offset, x_array.shape)
+        y = from_rows(slope, x_array.shape) * x \
+            - from_rows(offset, x_array.shape)
         return F.bias(F.scale(y, self.gamma, 1), self.beta, 1)
-
-    @staticmethod
-    def _samples_to_input(rows, shape):
-        if len(shape) == 2:
-            return rows
-        spatial = shape[2:]
-        rows = rows.reshape((shape[0],) + spatial + (shape[1],))
-        return rows.transpose((0, len(shape) - 1) + tuple(
-            range(1, len(shape) - 1)))
 
     def effective_components(self):
         """Number of components with non-zero weight in the newest fit."""
