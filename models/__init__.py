@@ -41,6 +41,5 @@ def get_model(name):
 # Importing a model module registers it.
 from models import cifar_cnn  # noqa: E402,F401
 
-# --- Other models register here -------------------------------------------
-# (inception_v3 and densenet: add `from models import inception_v3` etc.)
-# ---------------------------------------------------------------------------
+from models import densenet  # noqa: E402,F401
+from models import inception_v3  # noqa: E402,F401

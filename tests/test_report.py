@@ -1,0 +1,138 @@
+"""Reports (Tables 2 and 3, run comparison) from hand-made run folders."""
+import json
+import os
+
+import pytest
+
+from train import config, report
+from tinydata import ROOT
+
+CONFIGS = os.path.join(ROOT, 'configs', 'table2')
+
+
+def make_run(runs, ds, stem, accs, epochs=4, iters_per_epoch=100,
+             finished=True, **extra):
+    """A run folder with run.json and a log of the given accuracies (%)."""
+    cfg = config.load(os.path.join(CONFIGS, ds, stem + '.yaml'),
+                      check_model=False)
+    cfg['epochs'] = epochs  # a full-budget run of a 4-epoch configuration
+    out = os.path.join(runs, ds, stem)
+    os.makedirs(out)
+    info = {'config': cfg, 'epochs': epochs, 'train_subset': None,
+            'test_subset': None, 'data_source': '/data/cifar10-jpeg.zip',
+            'device': '@cupy:0', 'finished': finished, 'wall_time': 321.0,
+            'n_train': 50000, 'n_test': 10000,
+            'mn_paths': ['{}/bn'.format(x) for x in cfg['norm']['layers']]}
+    info.update(extra)
+    with open(os.path.join(out, 'run.json'), 'w') as f:
+        json.dump(info, f)
+    log = [{'epoch': i + 1, 'iteration': (i + 1) * iters_per_epoch,
+            'validation/main/accuracy': a / 100.0, 'elapsed_time': 10.0 * i}
+           for i, a in enumerate(accs)]
+    with open(os.path.join(out, 'log'), 'w') as f:
+        json.dump(log, f)
+    return out
+
+
+@pytest.fixture
+def runs(tmp_path):
+    runs = str(tmp_path / 'runs')
+    make_run(runs, 'cifar10', 'bn2', [80.0, 85.0, 87.0, 86.5])
+    make_run(runs, 'cifar10', 'mn2', [84.0, 87.5, 88.0, 88.6])
+    make_run(runs, 'cifar10', 'bn1', [70.0, 75.0], finished=False)
+    return runs
+
+
+def _row(text, name):
+    rows = [line for line in text.splitlines()
+            if line.startswith('| {} |'.format(name))]
+    assert len(rows) == 1, text
+    return [c.strip() for c in rows[0].strip('|').split('|')]
+
+
+def test_table2_paper_ours_and_difference(runs, tmp_path):
+    out = str(tmp_path / 'results' / 'table2.md')
+    assert report.main(['table2', '--configs', CONFIGS, '--runs', runs,
+                        '--dataset', 'cifar10', '--out', out]) == 0
+    text = open(out).read()
+    assert 'NOT a reproduction' not in text
+    assert '2-3 points' in text  # image-folder data caveat
+    bn2 = _row(text, 'BN-2')
+    # 25% of 4 epochs = epoch 1 ... 100% = epoch 4.
+    assert bn2[:6] == ['BN-2', '-', '(0.01, 2e-5)', '84.11', '80.00',
+                       '-4.11']
+    assert bn2[12:15] == ['87.95', '87.00', '-0.95']
+    assert bn2[-1] == 'done, 4 ep, 321 s'
+    mn2 = _row(text, 'MN-2')
+    assert mn2[1] == '(conv3, 3, 2)'
+    assert mn2[12:15] == ['88.47', '88.60', '+0.13']
+    bn1 = _row(text, 'BN-1')  # interrupted after 2 of 4 epochs
+    assert bn1[3:9] == ['79.37', '70.00', '-9.37', '84.34', '75.00',
+                        '-9.34']
+    assert bn1[9:12] == ['86.24', 'n/a', 'n/a'] and bn1[-1] == '2/4 ep'
+    assert _row(text, 'MN-4')[-1] == 'not run'
+    assert '## CIFAR-100' not in text
+
+
+def test_table3_two_targets(runs):
+    text = report.table3(report.load_table(CONFIGS, runs, ('cifar10',)))
+    assert 'paper target 87.95%' in text and 'our target 87.00%' in text
+    # BN-2 never reaches the paper's 87.95; MN-2 does at epoch 3 (300).
+    assert _row(text, 'BN-2')[1:6] == ['1.95e4', '-', '300', '87.95',
+                                       '87.00']
+    assert _row(text, 'MN-2')[1:6] == ['1.34e4', '300', '200', '88.47',
+                                       '88.60']
+    assert '| BN-1 |' not in text  # not a Table 3 row
+
+
+def test_table3_without_the_target_run(tmp_path):
+    runs = str(tmp_path / 'runs')
+    make_run(runs, 'cifar100', 'mn5', [60.0, 62.5])
+    text = report.table3(report.load_table(CONFIGS, runs, ('cifar100',)))
+    assert 'our target n/a' in text
+    assert _row(text, 'MN-5')[1:6] == ['1.07e4', '200', 'n/a', '62.76',
+                                       '62.50']
+    assert _row(text, 'MN-8')[2] == 'n/a'
+
+
+def test_reduced_runs_do_not_go_to_results(runs, tmp_path):
+    make_run(runs, 'cifar10', 'mn1', [50.0], epochs=1, train_subset=1000)
+    results = str(tmp_path / 'results' / 'table2.md')
+    elsewhere = str(tmp_path / 'runs' / 'table2.md')
+    assert report.main(['table2', '--configs', CONFIGS, '--runs', runs,
+                        '--dataset', 'cifar10', '--out', results,
+                        '--reduced-out', elsewhere]) == 0
+    assert not os.path.exists(results)
+    text = open(elsewhere).read()
+    assert 'NOT a reproduction' in text
+    assert 'reduced (50000 train / 10000 test images)' in \
+        _row(text, 'MN-1')[-1]
+
+
+def test_compare_table_and_plot(runs, tmp_path, capsys):
+    md = str(tmp_path / 'cmp.md')
+    png = str(tmp_path / 'cmp.png')
+    bn2 = os.path.join(runs, 'cifar10', 'bn2')
+    mn2 = os.path.join(runs, 'cifar10', 'mn2')
+    assert report.main(['compare', bn2, mn2, '--out', md,
+                        '--plot', png]) == 0
+    text = open(md).read()
+    assert text in capsys.readouterr().out
+    assert "steps to BN-2's max (87.00%)" in text
+    assert _row(text, 'BN-2')[1:5] == ['BN', '87.00', '86.50', '300']
+    assert _row(text, 'MN-2')[1:5] == ['MN at conv3/bn', '88.60', '88.60',
+                                       '200']
+    assert '| 3 | 300 | 87.00 | 88.00 |' in text
+    with open(png, 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+def test_compare_needs_logs(tmp_path):
+    assert report.main(['compare', str(tmp_path / 'nothing')]) == 2
+
+
+@pytest.mark.parametrize('value, text', [
+    (0.01, '0.01'), (0.05, '0.05'), (1e-4, '1e-4'), (2e-5, '2e-5'),
+    (5e-4, '5e-4'), (1.5e-4, '1.5e-4'), (0.14, '0.14'), (0.0, '0')])
+def test_numbers_print_as_in_the_paper(value, text):
+    assert report._number(value) == text

@@ -1,0 +1,220 @@
+"""Training through the real CLI on tiny data; resume; optimizers."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy
+import pytest
+
+import mixnorm  # noqa: F401
+import chainer
+
+from train import optim
+from tinydata import ROOT, env, make_folder, make_zip, train_cli, \
+    write_config
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    """A 10-class folder (4 train / 1 test image per class) and its zip."""
+    root = tmp_path_factory.mktemp('tiny')
+    folder = make_folder(str(root / 'data'), n_train=4, n_test=1)
+    return {'dir': folder, 'zip': make_zip(folder, str(root / 'data.zip')),
+            'cache': str(root / 'cache')}
+
+
+def _log(out):
+    with open(os.path.join(out, 'log')) as f:
+        return json.load(f)
+
+
+def _run_json(out):
+    with open(os.path.join(out, 'run.json')) as f:
+        return json.load(f)
+
+
+def test_bn_and_mn_train_through_the_cli(tiny, tmp_path):
+    """BN on the folder, MN (conv3) on the zip: logs, plots, parameters."""
+    for name, layers, source in (('bn', (), 'dir'), ('mn', ('conv3',),
+                                                     'zip')):
+        cfg = write_config(str(tmp_path / (name + '.yaml')), layers=layers,
+                           batch_size=8, epochs=2)
+        out = str(tmp_path / name)
+        r = train_cli(['--config', cfg, '--out', out, '--device', '@numpy',
+                       '--data', tiny[source], '--seed', '1'], tiny['cache'])
+        assert r.returncode == 0, r.stderr
+        log = _log(out)
+        assert [e['epoch'] for e in log] == [1, 2]
+        assert [e['iteration'] for e in log] == [5, 10]  # 40 images / 8
+        for e in log:
+            assert 0 <= e['validation/main/accuracy'] <= 1
+            assert e['validation/main/error'] == pytest.approx(
+                1 - e['validation/main/accuracy'])
+            assert numpy.isfinite(e['main/loss'])
+        info = _run_json(out)
+        assert info['finished'] and info['iterations'] == 10
+        assert info['mn_paths'] == ['{}/bn'.format(x) for x in layers]
+        params = numpy.load(os.path.join(out, 'model.npz'))
+        assert ('conv3/bn/queue_means' in params.files) == bool(layers)
+        assert os.path.exists(os.path.join(out, 'error.png'))
+        assert [f for f in os.listdir(out) if f.startswith('snapshot')] == \
+            ['snapshot_iter_10']
+        assert 'finished: max test accuracy' in r.stderr
+
+
+def test_existing_run_needs_resume_and_finished_run_is_skipped(tiny,
+                                                               tmp_path):
+    cfg = write_config(str(tmp_path / 'c.yaml'), batch_size=20, epochs=1)
+    out = str(tmp_path / 'run')
+    args = ['--config', cfg, '--out', out, '--data', tiny['dir']]
+    assert train_cli(args, tiny['cache']).returncode == 0
+    r = train_cli(args, tiny['cache'])
+    assert r.returncode == 2 and 'already holds a run' in r.stderr
+    r = train_cli(args + ['--resume'], tiny['cache'])
+    assert r.returncode == 0 and 'already finished' in r.stderr
+    r = train_cli(args + ['--resume', '--epochs', '3'], tiny['cache'])
+    assert r.returncode == 2 and 'different epochs' in r.stderr
+
+
+def test_cli_reports_config_typos(tiny, tmp_path):
+    cfg = write_config(str(tmp_path / 'typo.yaml'))
+    with open(cfg) as f:
+        text = f.read().replace('batch_size', 'batchsize')
+    with open(cfg, 'w') as f:
+        f.write(text)
+    r = train_cli(['--config', cfg, '--data', tiny['dir'], '--out',
+                   str(tmp_path / 'x')], tiny['cache'])
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "mixnorm-train: error: {}: top level: unknown key 'batchsize'; did "
+        "you mean 'batch_size'? (known: name, dataset, model, model_args, "
+        "norm, epochs, batch_size, optimizer, schedule, paper)".format(cfg)]
+
+
+def test_cli_reports_a_corrupt_image(tiny, tmp_path):
+    data = make_folder(str(tmp_path / 'data'), n_train=1, n_test=1)
+    bad = os.path.join(data, 'test', 'c7', '0000.png')
+    with open(bad, 'wb') as f:
+        f.write(b'\x89PNG broken')
+    cfg = write_config(str(tmp_path / 'c.yaml'))
+    r = train_cli(['--config', cfg, '--data', data, '--out',
+                   str(tmp_path / 'x')], str(tmp_path / 'cache'))
+    assert r.returncode == 2 and 'Traceback' not in r.stderr
+    assert 'cannot decode image file {}'.format(bad) in r.stderr
+
+
+def test_killed_run_resumes_to_the_same_result(tiny, tmp_path):
+    """SIGKILL mid-run, resume: same iterations, log and final parameters.
+
+    Uses MN so that the mixture queues (persistent values) and the random
+    states that seed the GMM fits must be restored as well.
+    """
+    cfg = write_config(str(tmp_path / 'mn.yaml'), layers=('conv3',),
+                       batch_size=8, epochs=5)
+    args = ['--config', cfg, '--data', tiny['dir'], '--device', '@numpy',
+            '--seed', '3', '--resume']
+    whole = str(tmp_path / 'whole')
+    r = train_cli(args + ['--out', whole], tiny['cache'])
+    assert r.returncode == 0, r.stderr
+
+    cut = str(tmp_path / 'cut')
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'train'] + args + ['--out', cut], cwd=ROOT,
+        env=env(tiny['cache']), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not os.path.exists(os.path.join(cut, 'snapshot_iter_10')):
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.01)
+    time.sleep(0.1)  # somewhere in epoch 3
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not _run_json(cut)['finished']
+
+    r = train_cli(args + ['--out', cut], tiny['cache'])
+    assert r.returncode == 0, r.stderr
+    assert 'resuming' in r.stderr
+    a, b = _log(whole), _log(cut)
+    assert [e['iteration'] for e in b] == [5, 10, 15, 20, 25]
+    for key in ('iteration', 'epoch', 'main/loss', 'validation/main/loss',
+                'validation/main/accuracy', 'lr'):
+        assert [e[key] for e in a] == [e[key] for e in b], key
+    pa = numpy.load(os.path.join(whole, 'model.npz'))
+    pb = numpy.load(os.path.join(cut, 'model.npz'))
+    assert sorted(pa.files) == sorted(pb.files)
+    assert 'conv3/bn/queue_means' in pa.files
+    for k in pa.files:
+        numpy.testing.assert_array_equal(pa[k], pb[k], err_msg=k)
+
+
+# ------------------------------------------------------ optimizers/schedules
+def test_exponential_schedule():
+    cfg = {'name': 'exponential', 'rate': 0.93, 'every_epochs': 2}
+    got = [optim.lr_factor(cfg, e, 100) for e in range(6)]
+    assert got == pytest.approx([1, 1, 0.93, 0.93, 0.93 ** 2, 0.93 ** 2])
+    cfg['every_epochs'] = 4
+    assert optim.lr_factor(cfg, 7, 200) == pytest.approx(0.93)
+    assert optim.lr_factor(cfg, 8, 200) == pytest.approx(0.93 ** 2)
+
+
+def test_step_schedules():
+    resnet = {'name': 'step', 'drops': [0.5, 0.75], 'factor': 0.1}
+    got = [optim.lr_factor(resnet, e, 150) for e in (0, 74, 75, 112, 113)]
+    assert got == pytest.approx([1, 1, 0.1, 0.1, 0.01])
+    wrn = {'name': 'step', 'drops': [0.3, 0.6, 0.8], 'factor': 0.2}
+    got = [optim.lr_factor(wrn, e, 150) for e in (44, 45, 90, 120)]
+    assert got == pytest.approx([1, 0.2, 0.04, 0.008])
+    assert optim.lr_factor({'name': 'none'}, 99, 100) == 1.0
+
+
+@pytest.mark.parametrize('cfg, cls, expect', [
+    ({'name': 'rmsprop', 'lr': 0.01, 'alpha': 0.9, 'eps': 1e-6},
+     chainer.optimizers.RMSprop, {'lr': 0.01, 'alpha': 0.9, 'eps': 1e-6}),
+    ({'name': 'nesterov', 'lr': 0.14},
+     chainer.optimizers.NesterovAG, {'lr': 0.14, 'momentum': 0.9}),
+    ({'name': 'adam', 'lr': 2e-4, 'betas': [0.0, 0.9]},
+     chainer.optimizers.Adam, {'alpha': 2e-4, 'beta1': 0.0, 'beta2': 0.9}),
+])
+def test_make_optimizer(cfg, cls, expect):
+    opt, attr = optim.make_optimizer(cfg)
+    assert type(opt) is cls
+    assert attr == ('alpha' if cfg['name'] == 'adam' else 'lr')
+    for k, v in expect.items():
+        assert getattr(opt, k) == pytest.approx(v)
+
+
+@pytest.mark.parametrize('rate', [0.0, 5e-4])
+def test_weight_decay_hook(rate):
+    link = chainer.links.Linear(3, 2, initialW=1.0, nobias=True)
+    opt, _ = optim.make_optimizer({'name': 'nesterov', 'lr': 0.1})
+    opt.setup(link)
+    optim.add_hooks(opt, {'weight_decay': rate})
+    link.cleargrads()
+    link.W.grad = numpy.zeros_like(link.W.array)
+    opt.update()  # zero loss gradient: only the decay term moves W
+    # First Nesterov step from zero velocity: lr * (1 + m + m^2) * grad.
+    numpy.testing.assert_allclose(link.W.array, 1 - 0.1 * 2.71 * rate,
+                                  rtol=1e-6)
+
+
+def test_schedule_extension_sets_adams_alpha():
+    link = chainer.links.Linear(2, 2)
+    opt, attr = optim.make_optimizer({'name': 'adam', 'lr': 0.1})
+    opt.setup(link)
+
+    class Updater(object):
+        epoch = 4
+
+        def get_optimizer(self, name):
+            return opt
+
+    class Trainer(object):
+        updater = Updater()
+
+    ext = optim.LRSchedule({'name': 'exponential', 'rate': 0.5,
+                            'every_epochs': 2}, 0.1, attr, 10)
+    ext.initialize(Trainer())
+    assert opt.alpha == pytest.approx(0.025)

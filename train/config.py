@@ -1,0 +1,362 @@
+"""Experiment configuration files: loading and validation.
+
+A configuration is a YAML mapping.  Every key is checked: an unknown key, a
+value of the wrong type, a missing required key or a normalization layer
+that the model does not have is a :class:`ConfigError` whose message names
+the file and the dotted key.  The schema (``-`` marks optional keys, with
+their defaults)::
+
+    name: str                      # run name, e.g. table2-cifar10-mn2
+    dataset: cifar10 | cifar100
+    model: str                     # a name in models.MODELS
+    - model_args: {}               # keyword arguments of the model
+    - norm:                        # where BN becomes mixture normalization
+        - layers: []               # model layer names; [] means plain BN
+        - n_components: 3          # K
+        - n_iter: 2                # the paper's "EM iter." (Table 2)
+        - eps, queue_length, decay, min_weight, fit_fraction, inference,
+          check_finite             # other mixnorm.MixtureNormalization args
+    epochs: int
+    batch_size: int
+    optimizer:
+        name: rmsprop | nesterov | adam
+        lr: float
+        - weight_decay: 0.0        # L2 rate, through an optimizer hook
+        - alpha: 0.99              # rmsprop only
+        - eps: 1e-8                # rmsprop, adam
+        - momentum: 0.9            # nesterov only
+        - betas: [0.9, 0.999]      # adam only
+    - schedule:                    # learning-rate policy, default none
+        name: none | exponential | step
+        rate, every_epochs         # exponential: lr * rate ** (epoch // every)
+        drops, factor              # step: times factor at each fraction
+    - paper:                       # the paper's numbers for this row
+        table: int
+        row: str                   # e.g. MN-2
+        - acc_at: {25: float, 50: float, 75: float, 100: float}
+        - steps:                   # "steps to reach" tables (3, 5, 6)
+            table: int
+            target: float          # accuracy (%) the steps are counted to
+            target_row: str        # the row whose maximum is the target
+            value: float | null    # null where the paper prints "-"
+
+Plain YAML 1.1 reads ``1e-4`` as a string; this loader reads it as a float,
+as YAML 1.2 does.
+"""
+import copy
+import difflib
+import re
+
+import yaml
+
+DATASET_CLASSES = {'cifar10': 10, 'cifar100': 100}
+ACC_FRACTIONS = (25, 50, 75, 100)  # percent of the epochs (Tables 2, 4)
+
+
+class ConfigError(ValueError):
+    """A configuration file is invalid; the message names file and key."""
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads exponent floats without a dot (1e-4)."""
+
+
+_Loader.add_implicit_resolver(
+    'tag:yaml.org,2002:float',
+    re.compile(r'^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$'),
+    list('-+0123456789'))
+
+
+# ------------------------------------------------------------------ schema
+class _Field(object):
+    """One key of the schema.
+
+    Args:
+        kind (str): ``int``, ``float``, ``str``, ``bool``, ``dict`` (free
+            mapping), ``str_list``, ``float_list`` or ``float_or_null``.
+        required (bool): Whether the key must be present.
+        default: Value used when an optional key is absent.
+        choices (tuple): Allowed values, if restricted.
+        only_for (tuple): Values of the section's ``name`` for which the
+            key is meaningful (other names reject it).
+        positive (bool): Whether a number must be > 0.
+
+    """
+
+    def __init__(self, kind, required=False, default=None, choices=None,
+                 only_for=None, positive=False):
+        self.kind = kind
+        self.required = required
+        self.default = default
+        self.choices = choices
+        self.only_for = only_for
+        self.positive = positive
+
+
+def _section(fields, required=False):
+    return ('section', fields, required)
+
+
+_NORM = {
+    'layers': _Field('str_list', default=[]),
+    'n_components': _Field('int', default=3, positive=True),
+    'n_iter': _Field('int', default=2, positive=True),
+    'eps': _Field('float', positive=True),
+    'queue_length': _Field('int', positive=True),
+    'decay': _Field('float', positive=True),
+    'min_weight': _Field('float'),
+    'fit_fraction': _Field('float', positive=True),
+    'inference': _Field('str'),
+    'check_finite': _Field('bool'),
+}
+OPTIMIZERS = ('rmsprop', 'nesterov', 'adam')
+_OPTIMIZER = {
+    'name': _Field('str', required=True, choices=OPTIMIZERS),
+    'lr': _Field('float', required=True, positive=True),
+    'weight_decay': _Field('float', default=0.0),
+    'alpha': _Field('float', only_for=('rmsprop',), positive=True),
+    'eps': _Field('float', only_for=('rmsprop', 'adam'), positive=True),
+    'momentum': _Field('float', only_for=('nesterov',)),
+    'betas': _Field('float_list', only_for=('adam',)),
+}
+SCHEDULES = ('none', 'exponential', 'step')
+_SCHEDULE = {
+    'name': _Field('str', required=True, choices=SCHEDULES),
+    'rate': _Field('float', only_for=('exponential',), positive=True),
+    'every_epochs': _Field('int', only_for=('exponential',), positive=True),
+    'drops': _Field('float_list', only_for=('step',)),
+    'factor': _Field('float', only_for=('step',), positive=True),
+}
+_REQUIRED_FOR = {  # section name value -> keys it needs
+    ('schedule', 'exponential'): ('rate', 'every_epochs'),
+    ('schedule', 'step'): ('drops', 'factor'),
+}
+_STEPS = {
+    'table': _Field('int', required=True),
+    'target': _Field('float', required=True),
+    'target_row': _Field('str', required=True),
+    'value': _Field('float_or_null', required=True),
+}
+_PAPER = {
+    'table': _Field('int', required=True),
+    'row': _Field('str', required=True),
+    'acc_at': _Field('acc_at'),
+    'steps': _section(_STEPS),
+}
+SCHEMA = {
+    'name': _Field('str', required=True),
+    'dataset': _Field('str', required=True, choices=tuple(DATASET_CLASSES)),
+    'model': _Field('str', required=True),
+    'model_args': _Field('dict', default={}),
+    'norm': _section(_NORM),
+    'epochs': _Field('int', required=True, positive=True),
+    'batch_size': _Field('int', required=True, positive=True),
+    'optimizer': _section(_OPTIMIZER, required=True),
+    'schedule': _section(_SCHEDULE),
+    'paper': _section(_PAPER),
+}
+_SECTION_DEFAULTS = {'norm': {}, 'schedule': {'name': 'none'}}
+
+
+def _type_name(value):
+    return type(value).__name__
+
+
+def _check_value(field, value, where):
+    """Returns the value in canonical form or raises ConfigError."""
+    kind = field.kind
+
+    def fail(expected):
+        raise ConfigError('{}: must be {}, got {} {!r}'.format(
+            where, expected, _type_name(value), value))
+
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    if kind == 'int':
+        if not isinstance(value, int) or isinstance(value, bool):
+            fail('an integer')
+    elif kind == 'float':
+        if not number(value):
+            fail('a number')
+        value = float(value)
+    elif kind == 'float_or_null':
+        if value is None:
+            return None
+        if not number(value):
+            fail('a number or null')
+        value = float(value)
+    elif kind == 'str':
+        if not isinstance(value, str):
+            fail('a string')
+    elif kind == 'bool':
+        if not isinstance(value, bool):
+            fail('true or false')
+    elif kind == 'dict':
+        if not isinstance(value, dict):
+            fail('a mapping')
+        value = copy.deepcopy(value)
+    elif kind == 'str_list':
+        if not isinstance(value, list) or not all(
+                isinstance(v, str) for v in value):
+            fail('a list of strings')
+        value = list(value)
+    elif kind == 'float_list':
+        if not isinstance(value, list) or not all(number(v) for v in value):
+            fail('a list of numbers')
+        value = [float(v) for v in value]
+    elif kind == 'acc_at':
+        if not isinstance(value, dict):
+            fail('a mapping from epoch percentages to accuracies')
+        out = {}
+        for k, v in value.items():
+            if k not in ACC_FRACTIONS:
+                raise ConfigError('{}: unknown key {!r} (known: {})'.format(
+                    where, k, ', '.join(map(str, ACC_FRACTIONS))))
+            out[k] = _check_value(_Field('float'), v,
+                                  '{}.{}'.format(where, k))
+        return out
+    else:  # pragma: no cover - schema typo
+        raise AssertionError(kind)
+    if field.choices is not None and value not in field.choices:
+        raise ConfigError('{}: must be one of {}, got {!r}'.format(
+            where, ', '.join(field.choices), value))
+    if field.positive and value <= 0:
+        raise ConfigError('{}: must be > 0, got {!r}'.format(where, value))
+    return value
+
+
+def _unknown_key(key, known, where):
+    hint = difflib.get_close_matches(str(key), list(known), n=1)
+    return ConfigError('{}: unknown key {!r}{} (known: {})'.format(
+        where, key, '; did you mean {!r}?'.format(hint[0]) if hint else '',
+        ', '.join(known)))
+
+
+def _check_mapping(schema, data, prefix, section_name=None):
+    """Validates ``data`` against ``schema``; returns it with defaults."""
+    where = prefix.rstrip('.') or 'top level'
+    if not isinstance(data, dict):
+        raise ConfigError('{}: must be a mapping, got {} {!r}'.format(
+            where, _type_name(data), data))
+    for key in data:
+        if key not in schema:
+            raise _unknown_key(key, schema, where)
+    name = data.get('name') if section_name is not None else None
+    out = {}
+    for key, spec in schema.items():
+        dotted = prefix + str(key)
+        if isinstance(spec, tuple):  # nested section
+            _, fields, required = spec
+            if key in data:
+                out[key] = _check_mapping(fields, data[key], dotted + '.',
+                                          section_name=key)
+            elif required:
+                raise ConfigError('{}: required key is missing'.format(dotted))
+            elif key in _SECTION_DEFAULTS:
+                out[key] = _check_mapping(fields, _SECTION_DEFAULTS[key],
+                                          dotted + '.', section_name=key)
+            continue
+        if key not in data:
+            if spec.required:
+                raise ConfigError('{}: required key is missing'.format(dotted))
+            if spec.default is not None and spec.only_for is None:
+                out[key] = copy.deepcopy(spec.default)
+            continue
+        if spec.only_for is not None and name not in spec.only_for:
+            raise ConfigError('{}: does not apply to {} {!r} (only to {})'
+                              .format(dotted, section_name, name,
+                                      ', '.join(spec.only_for)))
+        out[key] = _check_value(spec, data[key], dotted)
+    for needed in _REQUIRED_FOR.get((section_name, name), ()):
+        if needed not in out:
+            raise ConfigError('{}{}: required for {} {!r}'.format(
+                prefix, needed, section_name, name))
+    return out
+
+
+def _check_semantics(cfg):
+    opt = cfg['optimizer']
+    if 'betas' in opt and len(opt['betas']) != 2:
+        raise ConfigError('optimizer.betas: must be two numbers, got {!r}'
+                          .format(opt['betas']))
+    sched = cfg['schedule']
+    for f in sched.get('drops', ()):
+        if not 0 < f < 1:
+            raise ConfigError('schedule.drops: fractions of the epochs must '
+                              'lie in (0, 1), got {!r}'.format(f))
+
+
+def _check_model(cfg):
+    """Builds the model once to check model, model_args and norm."""
+    import mixnorm  # imports Chainer; done late so that loading stays light
+    import models
+
+    try:
+        constructor = models.get_model(cfg['model'])
+    except KeyError as e:
+        raise ConfigError('model: {}'.format(e.args[0]))
+    try:
+        model = constructor(DATASET_CLASSES[cfg['dataset']],
+                            **cfg['model_args'])
+    except TypeError as e:
+        raise ConfigError('model_args: {}'.format(e))
+    norm = dict(cfg['norm'])
+    try:
+        paths = model.norm_paths(norm.pop('layers'))
+    except ValueError as e:
+        raise ConfigError('norm.layers: {}'.format(e))
+    if paths:
+        try:
+            mixnorm.replace_bn(model, paths, **norm)
+        except (TypeError, ValueError) as e:
+            raise ConfigError('norm: {}'.format(e))
+
+
+def validate(data, check_model=True):
+    """Validates a configuration mapping.
+
+    Args:
+        data (dict): The parsed YAML.
+        check_model (bool): Also build the model to check ``model``,
+            ``model_args`` and ``norm.layers``.
+
+    Returns:
+        dict: A new mapping with defaults filled in and numbers made float
+        where the schema says so.
+
+    Raises:
+        ConfigError: The message names the offending key (no file name).
+
+    """
+    cfg = _check_mapping(SCHEMA, data, '')
+    _check_semantics(cfg)
+    if check_model:
+        _check_model(cfg)
+    return cfg
+
+
+def load(path, check_model=True):
+    """Reads and validates a YAML configuration file.
+
+    Args:
+        path (str): The file.
+        check_model (bool): See :func:`validate`.
+
+    Returns:
+        dict: The validated configuration (see :func:`validate`).
+
+    Raises:
+        ConfigError: Unreadable file, bad YAML or invalid content; the
+            message starts with the file name.
+
+    """
+    try:
+        with open(path) as f:
+            data = yaml.load(f, Loader=_Loader)
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError('{}: {}'.format(path, e))
+    try:
+        return validate(data, check_model=check_model)
+    except ConfigError as e:
+        raise ConfigError('{}: {}'.format(path, e))

@@ -1,0 +1,365 @@
+"""One training run: model, data, optimizer and a Chainer Trainer.
+
+The output folder of a run holds::
+
+    run.json              settings of the run (checked on --resume)
+    log                   LogReport's JSON log, one entry per epoch
+    error.png             PlotReport of train and test error
+    snapshot_iter_<N>     newest epoch-end snapshot (trainer, optimizer,
+                          iterator, MN queues, random generator states)
+    model.npz             final parameters (written when the run ends)
+
+A run that is killed at any moment loses at most the epoch in progress:
+``resume=True`` loads the newest snapshot and continues to the same final
+iteration with the same random streams.
+"""
+import glob
+import json
+import os
+import random
+import re
+import sys
+
+import numpy
+
+import mixnorm
+import chainer
+import chainer.functions as F
+from chainer import training
+from chainer.training import extensions
+
+import models
+from train import data as data_module
+from train import optim
+
+SNAPSHOT = 'snapshot_iter_{.updater.iteration}'
+# run.json fields that a resumed run must share with the original one
+_RESUME_KEYS = ('config', 'epochs', 'seed', 'train_subset', 'test_subset',
+                'data')
+
+
+class _PlainText(object):
+    """Stream wrapper that drops the terminal escape PrintReport writes."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        self._stream.write(text.replace('\033[J', ''))
+
+    def flush(self):
+        self._stream.flush()
+
+
+def _is_tty(stream):
+    return getattr(stream, 'isatty', lambda: False)()
+
+
+class RunError(Exception):
+    """The run cannot start as asked; the message says why."""
+
+
+def default_device():
+    """``@cupy:0`` when CuPy is usable and a GPU exists, else ``@numpy``."""
+    try:
+        if chainer.backends.cuda.available:
+            import cupy
+            if cupy.cuda.runtime.getDeviceCount() > 0:
+                return '@cupy:0'
+    except Exception:  # no driver, no device
+        pass
+    return '@numpy'
+
+
+class Classifier(chainer.Chain):
+
+    """Softmax cross-entropy classifier reporting loss, accuracy and error.
+
+    Values are reported with the batch size as weight, so that an
+    evaluation over a test set whose last batch is short averages exactly.
+
+    Args:
+        predictor (chainer.Link): Maps images to class scores.
+
+    """
+
+    def __init__(self, predictor):
+        super(Classifier, self).__init__()
+        with self.init_scope():
+            self.predictor = predictor
+
+    def forward(self, x, t):
+        y = self.predictor(x)
+        loss = F.softmax_cross_entropy(y, t)
+        acc = F.accuracy(y, t).array
+        n = len(t)
+        chainer.report({'loss': (loss.array, n), 'accuracy': (acc, n),
+                        'error': (1 - acc, n)}, self)
+        return loss
+
+
+class RandomStates(training.Extension):
+
+    """Keeps the random generators' state in snapshots.
+
+    Saves and restores NumPy's global generator (which draws the data
+    order, the augmentation and, on the CPU, mixture normalization's
+    seeding) and Python's :mod:`random`.  CuPy cannot export its
+    generator's state, so on a GPU it is reseeded at every epoch end from
+    NumPy's generator, and the seed is what the snapshot keeps.
+
+    Args:
+        use_cupy (bool): Whether the run is on a GPU.
+        cupy_seed (int): Seed CuPy was given at the start.
+
+    """
+
+    trigger = 1, 'epoch'
+    priority = -60  # after the schedule, before the snapshot (-100)
+
+    def __init__(self, use_cupy, cupy_seed):
+        self.use_cupy = use_cupy
+        self.cupy_seed = cupy_seed
+
+    def __call__(self, trainer):
+        if self.use_cupy:
+            self.cupy_seed = int(numpy.random.randint(2 ** 31 - 1))
+            chainer.backends.cuda.cupy.random.seed(self.cupy_seed)
+
+    def serialize(self, serializer):
+        if isinstance(serializer, chainer.serializer.Serializer):
+            _, keys, pos, has_gauss, gauss = numpy.random.get_state()
+            version, py_state, py_gauss = random.getstate()
+            serializer('numpy_keys', keys)
+            serializer('numpy_pos', numpy.int64(pos))
+            serializer('numpy_gauss', numpy.array(
+                [has_gauss, gauss], numpy.float64))
+            serializer('python_state', numpy.asarray(py_state, numpy.int64))
+            serializer('python_gauss', numpy.float64(
+                numpy.nan if py_gauss is None else py_gauss))
+            serializer('cupy_seed', numpy.int64(self.cupy_seed))
+            return
+        keys = serializer('numpy_keys', None)
+        pos = serializer('numpy_pos', None)
+        has_gauss, gauss = serializer('numpy_gauss', None)
+        numpy.random.set_state(('MT19937', numpy.asarray(keys, numpy.uint32),
+                                int(pos), int(has_gauss), float(gauss)))
+        py_state = serializer('python_state', None)
+        py_gauss = float(serializer('python_gauss', None))
+        random.setstate((3, tuple(int(v) for v in py_state),
+                         None if numpy.isnan(py_gauss) else py_gauss))
+        self.cupy_seed = int(serializer('cupy_seed', None))
+        if self.use_cupy:
+            chainer.backends.cuda.cupy.random.seed(self.cupy_seed)
+
+
+def build_model(cfg, n_classes):
+    """The configuration's model with mixture normalization in place.
+
+    Args:
+        cfg (dict): Validated configuration.
+        n_classes (int): Number of classes.
+
+    Returns:
+        tuple: ``(model, paths)``: the predictor and the paths of the
+        normalization links replaced by :class:`mixnorm.MixtureNormalization`.
+
+    """
+    model = models.get_model(cfg['model'])(n_classes, **cfg['model_args'])
+    norm = dict(cfg['norm'])
+    layers = norm.pop('layers')
+    if not layers:
+        return model, []
+    paths = model.norm_paths(layers)
+    # Section 3.2: MN replaces BN in the named layers only.
+    mixnorm.replace_bn(model, paths, **norm)
+    return model, paths
+
+
+def newest_snapshot(out):
+    """Path of the snapshot with the highest iteration in ``out``, or None."""
+    best, best_iter = None, -1
+    for path in glob.glob(os.path.join(out, 'snapshot_iter_*')):
+        m = re.match(r'snapshot_iter_(\d+)$', os.path.basename(path))
+        if m and int(m.group(1)) > best_iter:
+            best, best_iter = path, int(m.group(1))
+    return best
+
+
+def _json_roundtrip(value):
+    return json.loads(json.dumps(value, sort_keys=True))
+
+
+def _write_json(path, value):
+    tmp = path + '.tmp'
+    with open(path + '.tmp', 'w') as f:
+        json.dump(value, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def _check_resumable(out, info):
+    with open(os.path.join(out, 'run.json')) as f:
+        old = json.load(f)
+    for key in _RESUME_KEYS:
+        mine, theirs = info[key], old.get(key)
+        if key == 'config':  # the paper's numbers do not affect training
+            mine, theirs = (dict(c or {}, paper=None) for c in (mine, theirs))
+        if theirs != mine:
+            raise RunError(
+                '{} holds a run with a different {} ({!r} there, {!r} now); '
+                'use another --out or the same settings'.format(
+                    out, key, theirs, mine))
+    return old
+
+
+def settings(cfg, epochs=None, seed=0, data=None, train_subset=None,
+             test_subset=None, config_path=None):
+    """The settings of a run, as ``run.json`` records them.
+
+    Arguments are those of :func:`run`.  A resumed run must match the
+    original one in the keys of ``_RESUME_KEYS`` (the paper's numbers in
+    the configuration excepted).
+    """
+    source = data_module.data_path(data)
+    return _json_roundtrip({
+        'config': cfg, 'config_path': config_path,
+        'epochs': epochs or cfg['epochs'], 'seed': seed,
+        'train_subset': train_subset, 'test_subset': test_subset,
+        'data': os.path.abspath(os.path.expanduser(source)) if source
+        else cfg['dataset'],
+    })
+
+
+def run(cfg, out, device=None, epochs=None, seed=0, resume=False,
+        data=None, train_subset=None, test_subset=None, config_path=None,
+        log=sys.stderr):
+    """Trains one configuration.
+
+    Args:
+        cfg (dict): Validated configuration (:func:`train.config.load`).
+        out (str): Output folder.
+        device (str): Chainer device specifier; default
+            :func:`default_device`.
+        epochs (int): Overrides ``cfg['epochs']``.
+        seed (int): Seed of NumPy's, Python's and CuPy's generators.
+        resume (bool): Continue from the newest snapshot in ``out`` (a
+            finished run returns at once; no snapshot: start afresh).
+        data (str): Image folder or .zip (default ``$MIXNORM_DATA``, else
+            chainer.datasets).
+        train_subset (int): Train on a fixed random subset of this size.
+        test_subset (int): Evaluate on a fixed random subset of this size.
+        config_path (str): Recorded in ``run.json``.
+        log: Stream for progress messages.
+
+    Returns:
+        dict: The contents of ``run.json`` at the end.
+
+    Raises:
+        RunError, train.imagefolder.DataError
+
+    """
+    epochs = epochs or cfg['epochs']
+    source = data_module.data_path(data)
+    info = settings(cfg, epochs, seed, source, train_subset, test_subset,
+                    config_path)
+    run_json = os.path.join(out, 'run.json')
+    snapshot = newest_snapshot(out) if os.path.isdir(out) else None
+    if os.path.exists(run_json):
+        if not resume:
+            raise RunError('{} already holds a run: pass --resume to '
+                           'continue it, or choose another --out'.format(out))
+        old = _check_resumable(out, info)
+        if old.get('finished'):
+            print('{}: already finished ({} epochs)'.format(out, epochs),
+                  file=log)
+            return old
+    elif snapshot is not None:
+        raise RunError('{} holds snapshots but no run.json; choose another '
+                       '--out'.format(out))
+
+    dataset = data_module.load_dataset(cfg['dataset'], source)
+    train_x, train_y = data_module.subset(
+        dataset['train_x'], dataset['train_y'], train_subset, seed=0)
+    test_x, test_y = data_module.subset(
+        dataset['test_x'], dataset['test_y'], test_subset, seed=1)
+    n_classes = len(dataset['classes'])
+    batch = cfg['batch_size']
+    if len(train_x) < batch:
+        raise RunError('the training set ({} images) is smaller than one '
+                       'batch ({})'.format(len(train_x), batch))
+
+    device = chainer.get_device(device or default_device())
+    device.use()
+    use_cupy = device.xp is not numpy
+    random.seed(seed)
+    numpy.random.seed(seed)
+    if use_cupy:
+        chainer.backends.cuda.cupy.random.seed(seed)
+
+    predictor, mn_paths = build_model(cfg, n_classes)
+    model = Classifier(predictor)
+    model.to_device(device)
+    optimizer, lr_attr = optim.make_optimizer(cfg['optimizer'])
+    optimizer.setup(model)
+    optim.add_hooks(optimizer, cfg['optimizer'])
+
+    train_iter = chainer.iterators.SerialIterator(
+        chainer.datasets.TupleDataset(train_x, train_y), batch)
+    test_iter = chainer.iterators.SerialIterator(
+        chainer.datasets.TupleDataset(test_x, test_y), batch,
+        repeat=False, shuffle=False)
+    mean, std = dataset['mean'], dataset['std']
+    updater = training.updaters.StandardUpdater(
+        train_iter, optimizer, device=device,
+        converter=data_module.Preprocess(mean, std, augment=True))
+    trainer = training.Trainer(updater, (epochs, 'epoch'), out=out)
+
+    trainer.extend(extensions.Evaluator(
+        test_iter, model, device=device,
+        converter=data_module.Preprocess(mean, std, augment=False)))
+    trainer.extend(extensions.observe_value(
+        'lr', lambda t: getattr(optimizer, lr_attr)))
+    trainer.extend(extensions.LogReport())
+    trainer.extend(optim.LRSchedule(cfg['schedule'], cfg['optimizer']['lr'],
+                                    lr_attr, epochs))
+    trainer.extend(RandomStates(use_cupy, seed))
+    trainer.extend(extensions.snapshot(filename=SNAPSHOT, n_retains=1),
+                   trigger=(1, 'epoch'))
+    if extensions.PlotReport.available():
+        trainer.extend(extensions.PlotReport(
+            ['main/error', 'validation/main/error'], x_key='epoch',
+            filename='error.png'))
+    trainer.extend(extensions.PrintReport(
+        ['epoch', 'iteration', 'main/loss', 'main/accuracy',
+         'validation/main/loss', 'validation/main/accuracy', 'lr',
+         'elapsed_time'], out=log if _is_tty(log) else _PlainText(log)))
+    if _is_tty(log):
+        trainer.extend(extensions.ProgressBar(update_interval=10, out=log))
+
+    os.makedirs(out, exist_ok=True)
+    info.update(data_source=dataset['source'],
+                classes=dataset['classes'], n_train=len(train_x),
+                n_test=len(test_x), device=str(device), mn_paths=mn_paths,
+                iterations_per_epoch=len(train_x) / float(batch),
+                final_iteration=-(-epochs * len(train_x) // batch),
+                finished=False)
+    if resume and snapshot is not None:
+        chainer.serializers.load_npz(snapshot, trainer)
+        print('resuming {} from {} (epoch {}, iteration {})'.format(
+            out, os.path.basename(snapshot), updater.epoch,
+            updater.iteration), file=log)
+    _write_json(run_json, info)
+    print('{}: {} on {} ({} train / {} test images, {} classes), device '
+          '{}, normalization: {}'.format(
+              cfg['name'], cfg['model'], dataset['source'], len(train_x),
+              len(test_x), n_classes, device,
+              'MN at ' + ', '.join(mn_paths) if mn_paths else 'BN'),
+          file=log)
+
+    trainer.run()
+
+    chainer.serializers.save_npz(os.path.join(out, 'model.npz'), predictor)
+    info.update(finished=True, wall_time=trainer.elapsed_time,
+                iterations=updater.iteration)
+    _write_json(run_json, info)
+    return info
