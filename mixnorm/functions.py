@@ -24,6 +24,11 @@ gradient (g = gamma * dL/dy, G = A^T g, H_k = sum_i a_ik g_i xhat_i^k) is
 so each pass over the data is a matrix product or one elementwise sweep.
 The data are centred by their channel means first, which leaves every
 formula unchanged and keeps float32 sums small.
+
+CuPy float32/float64 arrays take :func:`mixnorm.kernels.mn_forward` and
+:func:`mixnorm.kernels.mn_backward` instead (two launches each way, on the
+(N, C, H*W) layout, with the same centred two-pass statistics); the code
+below is the reference they are tested against.
 """
 import numpy
 
@@ -31,6 +36,8 @@ import chainer
 from chainer import backend
 from chainer import function_node
 from chainer.utils import type_check
+
+from mixnorm import kernels
 
 
 def to_rows(x):
@@ -109,6 +116,15 @@ class MixtureNormalizationFunction(function_node.FunctionNode):
             raise ValueError('resp has {} rows; x of shape {} has {} '
                              'samples'.format(resp.shape[0], x.shape,
                                               x.size // x.shape[1]))
+        self._gamma = gamma
+        self._shape = x.shape
+        if kernels.supports(x):
+            x3 = x.reshape(x.shape[0], x.shape[1], -1)
+            y, lam, mean, var, cache = kernels.mn_forward(
+                x3, gamma, beta, resp, self.eps)
+            self.statistics = (lam, mean, var)
+            self._saved = (x3, resp, cache)
+            return y.reshape(x.shape),
         rows = to_rows(x)
         shift = rows.mean(0)
         rows = rows - shift
@@ -118,11 +134,16 @@ class MixtureNormalizationFunction(function_node.FunctionNode):
         coef = aggregation_coefficients(resp, lam)
         xhat = rows * (coef @ inv_std) - coef @ (mean * inv_std)  # Eq. 34
         self._saved = (rows, w, coef, mean, inv_std, xhat)
-        self._gamma = gamma
-        self._shape = x.shape
         return from_rows(gamma * xhat + beta, x.shape),
 
     def backward(self, indexes, grad_outputs):
+        if kernels.supports(self._saved[0]):
+            x3, resp, cache = self._saved
+            gx, ggamma, gbeta = kernels.mn_backward(
+                x3, self._gamma, resp,
+                grad_outputs[0].array.reshape(x3.shape), cache)
+            return self._grads(indexes, gx.reshape(self._shape), ggamma,
+                               gbeta)
         rows, w, coef, mean, inv_std, xhat = self._saved
         gy = to_rows(grad_outputs[0].array)
         g = gy * self._gamma
@@ -132,8 +153,12 @@ class MixtureNormalizationFunction(function_node.FunctionNode):
         h = inv_var * proj
         gx = g * (coef @ inv_std) - w @ (inv_std * total) \
             - rows * (w @ h) + w @ (h * mean)
-        grads = {0: from_rows(gx, self._shape),
-                 1: (gy * xhat).sum(0), 2: gy.sum(0)}
+        return self._grads(indexes, from_rows(gx, self._shape),
+                           (gy * xhat).sum(0), gy.sum(0))
+
+    @staticmethod
+    def _grads(indexes, gx, ggamma, gbeta):
+        grads = {0: gx, 1: ggamma, 2: gbeta}
         return tuple(chainer.Variable(grads[i]) if i in grads else None
                      for i in indexes)
 

@@ -12,6 +12,11 @@ Section 5.3): k-means++ seeding with ``2 + log(K)`` local trials, a few
 k-means iterations, a GMM initialised from that partition, a few EM
 iterations, and components whose weight ends below 0.01 discarded with
 their points merged into the remaining ones.
+
+NumPy is the reference.  CuPy arrays of float32/float64 are dispatched at
+the top of :func:`kmeans_pp`, :func:`kmeans`, :func:`responsibilities`,
+:func:`em` and :func:`fit` to :mod:`mixnorm.kernels`, fused raw kernels that
+compute the same quantities with a handful of launches.
 """
 import collections
 import math
@@ -20,11 +25,19 @@ import numpy
 
 from chainer import backend
 
+from mixnorm import kernels
+
 GMM = collections.namedtuple('GMM', ['weights', 'means', 'variances'])
 GMM.__doc__ = """Diagonal GMM: ``weights`` (K,), ``means`` (K, D),
 ``variances`` (K, D).  A component of weight 0 is absent."""
 
 _LOG_2PI = math.log(2.0 * math.pi)
+
+# Rows per block of the NumPy EM pass: a block of about this many elements
+# stays in the CPU cache for its E-step and its M-step sums.
+_BLOCK_ELEMENTS = 1 << 17
+# Largest sum_i r x^2 / m2 for which m2 is taken from matrix products.
+_EXPANSION_LIMIT = 16
 
 
 def _random(xp, rng):
@@ -60,11 +73,13 @@ def kmeans_pp(x, n_components, rng=None, n_local_trials=None):
     Returns:
         (K, D) array of centres, each one a row of ``x``.
     """
+    if n_local_trials is None:
+        n_local_trials = default_n_local_trials(n_components)
+    if kernels.supports(x):
+        return kernels.kmeans_pp(x, n_components, rng, n_local_trials)
     xp = backend.get_array_module(x)
     rng = _random(xp, rng)
     m = x.shape[0]
-    if n_local_trials is None:
-        n_local_trials = default_n_local_trials(n_components)
     xx = (x * x).sum(1)
     first = rng.randint(0, m, size=(1,))
     centers = [x[first]]
@@ -95,6 +110,8 @@ def kmeans(x, centers, n_iter):
         ``centers`` the means of that assignment; a cluster that received no
         point keeps its previous centre.
     """
+    if kernels.supports(x):
+        return kernels.kmeans(x, centers, n_iter)
     xp = backend.get_array_module(x)
     xx = (x * x).sum(1)
     labels = xp.argmin(_sq_distances(x, xx, centers), axis=1)
@@ -114,17 +131,108 @@ def _one_hot(labels, n_components, dtype):
     return (labels[:, None] == xp.arange(n_components)[None, :]).astype(dtype)
 
 
-def _weighted_variances(x, resp, means, nk):
-    """Centered second moments sum_i r_ik (x_i - mu_k)^2 / n_k (Eq. 35)."""
+def _row_blocks(x):
+    """Slices of about ``_BLOCK_ELEMENTS`` elements covering the rows of x."""
+    step = max(1, _BLOCK_ELEMENTS // max(x.shape[1], 1))
+    return [slice(i, i + step) for i in range(0, max(x.shape[0], 1), step)]
+
+
+def _moments(x, resp, xx, buf):
+    """Weighted count, mean and centred sum of squares of some rows.
+
+    The sums of squares come from matrix products, m2 = sum_i r_i x_i^2 -
+    n mean^2, which in floating point loses about log2(sum_i r_i x_i^2 /
+    m2) bits.  Where that ratio exceeds ``_EXPANSION_LIMIT`` (a component
+    far from the origin relative to its spread: a spike, an outlier), the
+    component's sums are recomputed centred, sum_i r_i (x_i - mean)^2, so
+    every result keeps all but the last few bits (Eq. 35).
+
+    Args:
+        x: (m, D) rows.
+        resp: (m, K) non-negative weights.
+        xx: ``x * x``.
+        buf: (m, D) scratch array.
+
+    Returns:
+        ``(n, mean, m2)``: n_k = sum_i r_ik (K,), mean_k = sum_i r_ik x_i /
+        n_k (0 where n_k = 0) and m2_k = sum_i r_ik (x_i - mean_k)^2 (K, D).
+    """
     xp = backend.get_array_module(x)
-    return xp.stack([resp[:, k] @ ((x - means[k]) ** 2)
-                     for k in range(means.shape[0])]) / nk[:, None]
+    weights = resp.T
+    n = resp.sum(0)
+    s1 = weights @ x
+    mean = s1 / xp.maximum(n, numpy.finfo(x.dtype).tiny)[:, None]
+    s2 = weights @ xx
+    m2 = s2 - s1 * mean
+    lossy = s2 > _EXPANSION_LIMIT * m2
+    for k in xp.flatnonzero(lossy.any(1)).tolist():
+        cols = xp.flatnonzero(lossy[k])
+        dev = xp.subtract(x[:, cols], mean[k, cols], out=buf[:, :len(cols)])
+        m2[k, cols] = weights[k] @ (dev * dev)
+    return n, mean, m2
+
+
+def _blockwise_moments(x, weights_of):
+    """:func:`_moments` of all rows of x, one cache-sized block at a time.
+
+    Args:
+        x: (m, D) rows.
+        weights_of: function of (slice of rows, those rows, their squares)
+            giving the (rows, K) weights.
+
+    The blocks are combined exactly (Chan et al., 1979): each block's sum
+    of squares is about its own mean and the spread of the block means is
+    added as sum_b n_b (mean_b - mean)^2.
+    """
+    xp = backend.get_array_module(x)
+    blocks = _row_blocks(x)
+    size = (blocks[0].stop - blocks[0].start, x.shape[1])
+    buf, sq = xp.empty(size, x.dtype), xp.empty(size, x.dtype)
+    parts = []
+    for rows in blocks:
+        xb = x[rows]
+        xx = xp.multiply(xb, xb, out=sq[:len(xb)])
+        parts.append(_moments(xb, weights_of(rows, xb, xx), xx,
+                              buf[:len(xb)]))
+    if len(parts) == 1:
+        return parts[0]
+    pn, pmean, pm2 = (xp.stack(p) for p in zip(*parts))
+    n = pn.sum(0)
+    mean = (pn[:, :, None] * pmean).sum(0) \
+        / xp.maximum(n, numpy.finfo(x.dtype).tiny)[:, None]
+    m2 = (pm2 + pn[:, :, None] * xp.square(pmean - mean)).sum(0)
+    return n, mean, m2
 
 
 def _log_weights(weights):
     xp = backend.get_array_module(weights)
     tiny = numpy.finfo(weights.dtype).tiny
     return xp.where(weights > 0, xp.log(xp.maximum(weights, tiny)), -xp.inf)
+
+
+def _gaussian_terms(means, variances):
+    """Per-component factors of :func:`log_gaussian`, computed once a GMM."""
+    xp = backend.get_array_module(means)
+    prec = 1.0 / variances
+    return (xp.ascontiguousarray(prec.T),
+            xp.ascontiguousarray((-2.0 * means * prec).T),
+            (means * means * prec).sum(1),
+            -0.5 * (means.shape[1] * _LOG_2PI + xp.log(variances).sum(1)))
+
+
+def _joint_terms(gmm):
+    """:func:`_gaussian_terms` with log w_k in the constant: log w_k p_k."""
+    prec_t, cross_t, quad, const = _gaussian_terms(gmm.means, gmm.variances)
+    return prec_t, cross_t, quad, const + _log_weights(gmm.weights)
+
+
+def _log_density(x, terms, xx=None):
+    xp = backend.get_array_module(x)
+    prec_t, cross_t, quad, const = terms
+    if xx is None:
+        xx = x * x
+    maha = xx @ prec_t + x @ cross_t + quad  # sum_d (x - mu)^2 / var
+    return const - 0.5 * xp.maximum(maha, 0)
 
 
 def log_gaussian(x, means, variances, xx=None):
@@ -134,20 +242,23 @@ def log_gaussian(x, means, variances, xx=None):
     data centred near the component means (as :func:`responsibilities` and
     :func:`fit` do) so that the expansion loses no precision.
     """
-    xp = backend.get_array_module(x)
-    prec = 1.0 / variances
-    if xx is None:
-        xx = x * x
-    maha = xx @ prec.T - 2.0 * (x @ (means * prec).T) \
-        + (means * means * prec).sum(1)
-    maha = xp.maximum(maha, 0)
-    return -0.5 * (x.shape[1] * _LOG_2PI + xp.log(variances).sum(1) + maha)
+    return _log_density(x, _gaussian_terms(means, variances), xx)
 
 
-def _log_resp(x, gmm, xx=None):
+def _posteriors(log_prob):
+    """exp(log_prob) normalised per row, the row maximum subtracted first."""
+    xp = backend.get_array_module(log_prob)
+    prob = xp.exp(log_prob - log_prob.max(1, keepdims=True))
+    return prob / prob.sum(1, keepdims=True)
+
+
+def _log_resp(x, gmm, xx=None, terms=None):
+    """log nu (m, K); ``terms``: :func:`_gaussian_terms` of gmm with the log
+    weights added to the constant, if the caller has them."""
     xp = backend.get_array_module(x)
-    log_prob = log_gaussian(x, gmm.means, gmm.variances, xx) \
-        + _log_weights(gmm.weights)
+    if terms is None:
+        terms = _joint_terms(gmm)
+    log_prob = _log_density(x, terms, xx)
     shifted = log_prob - log_prob.max(1, keepdims=True)
     # log-sum-exp normalisation; subtracting the max first keeps float32
     # precision when the log-densities are large
@@ -161,6 +272,8 @@ def responsibilities(x, gmm):
         x: (m, D) data.
         gmm (GMM): the mixture; components of weight 0 get posterior 0.
     """
+    if kernels.supports(x):
+        return kernels.responsibilities(x, gmm)
     ref = gmm.weights @ gmm.means
     gmm = gmm._replace(means=gmm.means - ref)
     xp = backend.get_array_module(x)
@@ -173,7 +286,9 @@ def em(x, gmm, n_iter, reg_covar=1e-6, var_floor=0.0):
     Each iteration is an E-step (log-domain posteriors) and an M-step with
     centered second moments; the M-step adds ``reg_covar`` to every variance
     and ``10 * eps`` to every count, as scikit-learn's GaussianMixture does,
-    so both give the same result from the same initial parameters.
+    so both give the same result from the same initial parameters.  Both
+    steps run block by block of rows (:func:`_row_blocks`), so one iteration
+    reads x from memory once.
 
     Args:
         x: (m, D) data.
@@ -186,17 +301,21 @@ def em(x, gmm, n_iter, reg_covar=1e-6, var_floor=0.0):
     Returns:
         GMM: the updated parameters.
     """
+    if kernels.supports(x):
+        return kernels.em(x, gmm, n_iter, reg_covar, var_floor)
     xp = backend.get_array_module(x)
-    xx = x * x
     eps10 = 10 * numpy.finfo(x.dtype).eps
     for _ in range(n_iter):
-        resp = xp.exp(_log_resp(x, gmm, xx))
-        nk = resp.sum(0) + eps10
-        means = (resp.T @ x) / nk[:, None]
-        variances = _weighted_variances(x, resp, means, nk) + reg_covar
+        terms = _joint_terms(gmm)
+        n, mean, m2 = _blockwise_moments(  # E-step, then M-step sums
+            x, lambda rows, xb, xx: _posteriors(_log_density(xb, terms, xx)))
+        nk = n + eps10
+        means = mean * (n / nk)[:, None]  # sum_i r_ik x_i / nk
+        # sum_i r_ik (x_i - means_k)^2 / nk, from the moments about mean_k
+        variances = (m2 + n[:, None] * xp.square(mean - means)) \
+            / nk[:, None] + reg_covar
         variances = xp.maximum(variances, var_floor)
-        weights = nk / nk.sum()
-        gmm = GMM(weights, means, variances)
+        gmm = GMM(nk / nk.sum(), means, variances)
     return gmm
 
 
@@ -238,11 +357,15 @@ def fit(x, n_components, n_iter=2, fit_fraction=1.0, min_weight=0.01,
     Returns:
         ``(GMM, resp)`` with ``resp`` the (m, K) posteriors (Eq. 31).
     """
+    if kernels.supports(x):
+        return kernels.fit(x, n_components, n_iter, fit_fraction, min_weight,
+                           rng, reg_covar, var_floor_ratio)
     xp = backend.get_array_module(x)
     m = x.shape[0]
     shift = x.mean(0)
     xc = x - shift  # translation-equivariant fit on centred data
-    var_floor = var_floor_ratio * (xc * xc).mean(0) + reg_covar
+    xx = xc * xc
+    var_floor = var_floor_ratio * xx.mean(0) + reg_covar
     n_fit = min(m, max(n_components, int(math.ceil(fit_fraction * m))))
     xs = xc if n_fit == m else xc[_random(xp, rng).permutation(m)[:n_fit]]
     k_fit = min(n_components, n_fit)
@@ -251,9 +374,11 @@ def fit(x, n_components, n_iter=2, fit_fraction=1.0, min_weight=0.01,
     centers = kmeans_pp(xs, k_fit, rng)
     centers, labels = kmeans(xs, centers, n_kmeans)
     onehot = _one_hot(labels, k_fit, x.dtype)
-    counts = onehot.sum(0)
-    variances = _weighted_variances(xs, onehot, centers,
-                                    xp.maximum(counts, 1))
+    counts, mean, m2 = _blockwise_moments(xs,
+                                          lambda rows, xb, xx: onehot[rows])
+    # within-cluster sum_i (x_i - centre)^2 / count, centred
+    variances = (m2 + counts[:, None] * xp.square(mean - centers)) \
+        / xp.maximum(counts, 1)[:, None]
     gmm = GMM(counts / n_fit, centers, xp.maximum(variances + reg_covar,
                                                   var_floor))
     gmm = em(xs, gmm, n_em, reg_covar, var_floor)
@@ -265,11 +390,15 @@ def fit(x, n_components, n_iter=2, fit_fraction=1.0, min_weight=0.01,
                                                       x.dtype)]),
                   xp.concatenate([gmm.variances,
                                   xp.ones((pad, x.shape[1]), x.dtype)]))
-    xx = xc * xc
-    resp = xp.exp(_log_resp(xc, gmm, xx))
-    lam = resp.mean(0)
+    log_resp = _log_resp(xc, gmm, xx)
+    lam = xp.exp(log_resp).mean(0)
     keep = (lam >= min_weight) | (lam == lam.max())  # Section 5.3
     weights = xp.where(keep, gmm.weights, 0)
     gmm = gmm._replace(weights=weights / weights.sum())
-    resp = xp.exp(_log_resp(xc, gmm, xx))
+    # posteriors under the pruned weights: the kept components' log
+    # posteriors renormalised among themselves (w_k / sum_keep w cancels)
+    log_resp = xp.where(keep, log_resp, -xp.inf)
+    top = log_resp.max(1, keepdims=True)
+    resp = xp.exp(log_resp - top)
+    resp /= resp.sum(1, keepdims=True)
     return gmm._replace(means=gmm.means + shift), resp

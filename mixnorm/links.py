@@ -9,11 +9,65 @@ from chainer import link
 from chainer import variable
 
 from mixnorm import gmm as gmm_module
+from mixnorm import kernels
 from mixnorm.functions import from_rows
 from mixnorm.functions import MixtureNormalizationFunction
 from mixnorm.functions import to_rows
 
 INFERENCE_RULES = ('consistent', 'paper')
+
+
+class _DeviceFiniteFlag(object):
+    """NaN/Inf detection on a GPU without host-device synchronisation.
+
+    :func:`mixnorm.kernels.flag_nonfinite` sets a device int32 flag for any
+    NaN or Inf of a checked input and never clears it; after each check the
+    flag is copied with ``cudaMemcpyAsync`` on the current stream into
+    pinned host memory.  :meth:`seen` reads that host memory, which is no
+    CUDA call and never waits: it sees the flag as of the last copy that has
+    landed, so a bad input is reported one or more calls later, never
+    missed (the flag only goes from 0 to 1 until :meth:`reset`).
+    """
+
+    def __init__(self):
+        self._flag = self._pinned = self._host = None
+
+    def check(self, x):
+        cupy = kernels.cupy
+        if self._flag is None or self._flag.device != x.device:
+            with x.device:
+                self._flag = cupy.zeros(1, numpy.int32)
+            self._pinned = cupy.cuda.alloc_pinned_memory(4)
+            self._host = numpy.frombuffer(self._pinned, numpy.int32, 1)
+            self._host[0] = 0
+        kernels.flag_nonfinite(x, self._flag)
+        cupy.cuda.runtime.memcpyAsync(
+            self._host.ctypes.data, self._flag.data.ptr, 4,
+            cupy.cuda.runtime.memcpyDeviceToHost,
+            cupy.cuda.get_current_stream().ptr)
+
+    def seen(self, wait=False):
+        """Whether a checked input had NaN/Inf (``wait``: sync first)."""
+        if self._host is None:
+            return False
+        if wait:
+            self._flag.device.synchronize()
+        return bool(self._host[0])
+
+    def reset(self):
+        """Clear the flag; synchronises (called on the error path only)."""
+        self._flag.device.synchronize()
+        self._flag.fill(0)
+        self._host[0] = 0
+
+    def __deepcopy__(self, memo):
+        return _DeviceFiniteFlag()
+
+    def __getstate__(self):
+        return {}
+
+    def __setstate__(self, state):
+        self.__init__()
 
 
 def queue_decay_weights(n_fits, queue_length, decay):
@@ -75,8 +129,11 @@ class MixtureNormalization(link.Link):
         dtype: parameter dtype.
         initial_gamma, initial_beta: initializers, as in BatchNormalization.
         check_finite (bool): raise ValueError on NaN/Inf input while
-            training.  On a GPU the check reads one flag back per call;
-            turn it off there to keep the forward free of synchronisation.
+            training.  On the CPU the call with the bad input raises.  On a
+            GPU the check does not synchronise: a device flag is set by the
+            bad input and copied asynchronously to pinned host memory, and
+            a later training call (or :meth:`check_finite_now`) raises; the
+            fits of the steps in between have entered the queue.
     """
 
     def __init__(self, size, n_components=3, n_iter=2, eps=2e-5,
@@ -102,6 +159,7 @@ class MixtureNormalization(link.Link):
         self.fit_fraction = fit_fraction
         self.inference = inference
         self.check_finite = check_finite
+        self._device_flag = _DeviceFiniteFlag()
         self.last_fit = None
         dtype = numpy.dtype(dtype)
         with self.init_scope():
@@ -123,11 +181,36 @@ class MixtureNormalization(link.Link):
 
     # ------------------------------------------------------------ training
     def _check_finite(self, x):
+        if not self.check_finite:
+            return
+        if kernels.supports(x):
+            if self._device_flag.seen():
+                self._raise_earlier_nonfinite()
+            self._device_flag.check(x)  # queued, read by a later call
+            return
         xp = backend.get_array_module(x)
-        if self.check_finite and not bool(xp.isfinite(x).all()):
+        if not bool(xp.isfinite(x).all()):
             raise ValueError(
                 'MixtureNormalization {!r}: input contains NaN or Inf; the '
                 'GMM cannot be fitted'.format(self.name or '(unnamed)'))
+
+    def _raise_earlier_nonfinite(self):
+        self._device_flag.reset()
+        raise ValueError(
+            'MixtureNormalization {!r}: the input of an earlier training '
+            'step contained NaN or Inf (on a GPU the check does not wait for '
+            'the device, so it reports a bad input one or more calls later); '
+            'the GMM cannot be fitted'.format(self.name or '(unnamed)'))
+
+    def check_finite_now(self):
+        """Wait for the GPU and raise if a checked input had NaN or Inf.
+
+        Training calls report a bad GPU input one or more calls late; this
+        synchronises and reports it now (e.g. at the end of an epoch).  On
+        the CPU every call already raises at once, so this does nothing.
+        """
+        if self._device_flag.seen(wait=True):
+            self._raise_earlier_nonfinite()
 
     def _push(self, lam, mean, var):
         xp = backend.get_array_module(lam)

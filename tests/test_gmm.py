@@ -172,3 +172,19 @@ def test_fit_is_translation_equivariant(rng):
     b, rb = gmm.fit(x + 1e3, 3, rng=numpy.random.RandomState(3))
     numpy.testing.assert_allclose(ra, rb, atol=1e-6)
     numpy.testing.assert_allclose(a.means + 1e3, b.means, rtol=1e-9)
+
+
+def test_em_variances_stay_centred_far_from_the_origin(rng):
+    # a tight component 3e3 away: sum r x^2 - n mean^2 would cancel every
+    # float32 bit of its variance; the centred recomputation keeps all but
+    # the error of the float32 mean (3e3 * 1e-7 against a spread of 1e-2)
+    x = numpy.concatenate([rng.randn(5000, 4),
+                           3e3 + 1e-2 * rng.randn(1000, 4)])
+    x32 = x.astype(numpy.float32)
+    start = gmm.GMM(numpy.array([5 / 6., 1 / 6.]), numpy.array(
+        [[0.] * 4, [3e3] * 4]), numpy.array([[1.] * 4, [1e-4] * 4]))
+    ref = gmm.em(x32.astype(numpy.float64), start, 2)
+    out = gmm.em(x32, gmm.GMM(*(a.astype(numpy.float32) for a in start)),
+                 2)
+    numpy.testing.assert_allclose(out.variances, ref.variances, rtol=5e-3)
+    numpy.testing.assert_allclose(out.means, ref.means, atol=1e-3)

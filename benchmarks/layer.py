@@ -1,0 +1,208 @@
+"""One normalization layer, forward + backward: MixtureNormalization vs BN.
+
+For each input shape, one random activation-like tensor is normalized by
+``chainer.links.BatchNormalization`` and by ``MixtureNormalization`` for
+every (K, n_iter), all in this process, in training mode, each call a
+forward and a backward from a fixed output gradient.  After a warm-up
+(kernel compilation, memory pools), rounds alternate over the variants;
+each round times ``--inner`` calls of a variant (then synchronises the GPU)
+and the figure is the median over rounds of the time per call.
+
+Shapes: Table 7's last DenseNet BN ((64 or 128, 196 or 448, 8, 8)) and the
+CIFAR CNN's conv3 ((256, 128, 8, 8)).  The paper reports whole-network
+iterations per second (Table 7, Titan X Pascal); its ratio BN/MN of those,
+the slowdown of the whole training step, is printed beside our layer-only
+ratio for orientation, not as a like-for-like comparison.
+
+Usage::
+
+    python benchmarks/layer.py --device @cupy:0      # full grid on a GPU
+    python benchmarks/layer.py                       # CPU, reduced grid
+    python benchmarks/layer.py --quick               # CPU smoke run, < 1 min
+"""
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
+sys.path.insert(0, ROOT)
+
+import mixnorm  # noqa: E402  (patches the stack before Chainer is imported)
+from mixnorm import MixtureNormalization  # noqa: E402
+
+import numpy  # noqa: E402
+
+import chainer  # noqa: E402
+import chainer.links as L  # noqa: E402
+
+RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
+SHAPES = [(64, 196, 8, 8), (64, 448, 8, 8), (128, 448, 8, 8),
+          (256, 128, 8, 8)]
+# Table 7: (batch, channels) -> iterations/sec, K = 1 is BN
+PAPER = {
+    (64, 196): {1: 16.40, 2: 14.46, 3: 14.42, 4: 13.91, 5: 13.69},
+    (64, 448): {1: 9.26, 2: 8.83, 3: 8.51, 4: 8.52, 5: 8.41},
+    (128, 448): {1: 7.35, 2: 6.59, 3: 6.51, 4: 6.41, 5: 6.38},
+}
+
+
+def grid(on_gpu, quick):
+    """(shape, [(K, n_iter), ...]) to run."""
+    if quick:
+        return [((64, 448, 8, 8), [(3, 2)]), ((256, 128, 8, 8), [(3, 2)])]
+    ks, iters = ((2, 3, 4, 5), (2, 4, 8)) if on_gpu else ((3, 5), (2, 8))
+    return [(s, [(k, n) for k in ks for n in iters]) for s in SHAPES]
+
+
+def activations(shape, seed=0):
+    """ReLU-then-conv-like input: a few modes per channel, float32."""
+    rng = numpy.random.RandomState(seed)
+    n, c, h, w = shape
+    mode = rng.randint(0, 3, (n, 1, h, w))
+    centers = rng.randn(3, c) * 2
+    x = numpy.take(centers, mode[:, 0], axis=0).transpose(0, 3, 1, 2)
+    x = numpy.maximum(x + rng.randn(*shape), 0) + 0.1 * rng.randn(*shape)
+    return x.astype(numpy.float32)
+
+
+def median_ms(variants, rounds, inner, sync, warmup=3):
+    """Median ms per call of each variant; rounds alternate variants."""
+    for fn in variants.values():
+        for _ in range(warmup):
+            fn()
+    sync()
+    times = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            sync()
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            sync()
+            times[name].append((time.perf_counter() - t0) / inner)
+    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
+
+
+def step(link, x, gy):
+    def run():
+        link.cleargrads()
+        xv = chainer.Variable(x)
+        y = link(xv)
+        y.grad = gy
+        y.backward()
+    return run
+
+
+def device_description(device):
+    if device.xp is numpy:
+        name = platform.processor() or platform.machine()
+        try:
+            with open('/proc/cpuinfo') as f:
+                for line in f:
+                    if line.startswith('model name'):
+                        name = line.split(':', 1)[1].strip()
+                        break
+        except OSError:
+            pass
+        return '{} ({} CPUs)'.format(name, os.cpu_count())
+    import cupy
+    props = cupy.cuda.runtime.getDeviceProperties(device.device.id)
+    return '{} (cuDNN {})'.format(
+        props['name'].decode(),
+        'enabled' if chainer.backends.cuda.cudnn_enabled else 'not used')
+
+
+def versions(device):
+    out = {'python': platform.python_version(), 'numpy': numpy.__version__,
+           'chainer': chainer.__version__}
+    if device.xp is not numpy:
+        import cupy
+        out['cupy'] = cupy.__version__
+        out['CUDA runtime'] = cupy.cuda.runtime.runtimeGetVersion()
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--device', default='@numpy')
+    parser.add_argument('--quick', action='store_true')
+    parser.add_argument('--rounds', type=int, default=None)
+    parser.add_argument('--inner', type=int, default=None)
+    parser.add_argument('--out', default=None)
+    args = parser.parse_args(argv)
+    device = chainer.get_device(args.device)
+    device.use()
+    on_gpu = device.xp is not numpy
+    rounds = args.rounds or (3 if args.quick else (15 if on_gpu else 5))
+    inner = args.inner or (10 if on_gpu else 1)
+    if on_gpu:
+        import cupy
+        sync = cupy.cuda.Device(device.device.id).synchronize
+    else:
+        def sync():
+            pass
+
+    rows = []
+    for shape, configs in grid(on_gpu, args.quick):
+        x = device.send(activations(shape))
+        gy = device.send(numpy.random.RandomState(1).randn(
+            *shape).astype(numpy.float32))
+        variants = {}
+        bn = L.BatchNormalization(shape[1])
+        bn.to_device(device)
+        variants['BN'] = step(bn, x, gy)
+        for k, n_iter in configs:
+            mn = MixtureNormalization(shape[1], n_components=k,
+                                      n_iter=n_iter)
+            mn.to_device(device)
+            variants[(k, n_iter)] = step(mn, x, gy)
+        ms = median_ms(variants, rounds, inner, sync)
+        for k, n_iter in configs:
+            rows.append((shape, k, n_iter, ms['BN'], ms[(k, n_iter)]))
+            print('{:>16s} K={} n_iter={}: BN {:8.3f} ms  MN {:8.3f} ms  '
+                  'MN/BN {:6.2f}'.format(str(shape), k, n_iter, ms['BN'],
+                                         ms[(k, n_iter)],
+                                         ms[(k, n_iter)] / ms['BN']))
+            sys.stdout.flush()
+
+    tag = 'gpu' if on_gpu else 'cpu'
+    out = args.out or os.path.join(RESULTS, 'layer-{}.md'.format(tag))
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, 'w') as f:
+        f.write(report(rows, device, rounds, inner, args))
+    print('wrote', out)
+
+
+def report(rows, device, rounds, inner, args):
+    lines = [
+        '# MixtureNormalization vs BatchNormalization, one layer, '
+        'forward + backward', '',
+        '- device: {}'.format(device_description(device)),
+        '- date: {}'.format(datetime.datetime.now().isoformat(
+            timespec='seconds')),
+        '- versions: {}'.format(', '.join(
+            '{} {}'.format(k, v) for k, v in versions(device).items())),
+        '- command: `python benchmarks/layer.py {}`'.format(
+            ' '.join(sys.argv[1:])),
+        '- timing: one process, same float32 tensor, training mode, '
+        'rounds alternate BN and every MN variant of a shape after 3 '
+        'warm-up calls each; median over {} rounds of {} call(s)'.format(
+            rounds, inner),
+        '- paper: Table 7 whole-network iterations/sec, BN over MN '
+        '(slowdown of the whole training step on a Titan X Pascal)', '',
+        '| shape | K | n_iter | BN ms | MN ms | MN/BN (layer) | paper '
+        'network BN/MN |', '|---|---|---|---|---|---|---|']
+    for shape, k, n_iter, bn, mn in rows:
+        paper = PAPER.get(shape[:2], {})
+        lines.append('| {} | {} | {} | {:.3f} | {:.3f} | {:.2f} | {} |'.format(
+            'x'.join(map(str, shape)), k, n_iter, bn, mn, mn / bn,
+            '{:.3f}'.format(paper[1] / paper[k]) if k in paper else '-'))
+    return '\n'.join(lines) + '\n'
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,317 @@
+"""The CuPy kernel path against the NumPy reference, and its sync-freedom.
+
+Skipped without CuPy or a CUDA device.  Shapes cover the corners of the
+ranges the kernels serve (K = 1..5, D = 3..1024, m = K..65536) sparsely to
+keep the module short.
+"""
+import chainer
+import chainer.functions as F
+import numpy
+import pytest
+
+from mixnorm import GMM, MixtureNormalization, gmm, kernels
+from mixnorm import mixture_normalization
+
+cupy = pytest.importorskip('cupy')
+
+
+def _has_device():
+    try:
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no driver, or a driver too old for this CuPy
+        return False
+
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not _has_device(), reason='no CUDA device')]
+
+
+@pytest.fixture(autouse=True)
+def kernel_path(monkeypatch):
+    """Every test here runs the kernels, which are off by default."""
+    monkeypatch.setattr(kernels, 'enabled', True)
+
+# The kernels' float32 results are compared with the NumPy path run in
+# float64 (the NumPy float32 path expands the quadratic forms of the
+# E-step, whose rounding error would dominate); float64 with float64.
+TOL = {numpy.float32: dict(rtol=1e-3, atol=1e-3),
+       numpy.float64: dict(rtol=1e-9, atol=1e-9)}
+
+
+class SharedUniforms(object):
+    """One stream of uniforms served to both paths in the order each asks.
+
+    The NumPy k-means++ asks ``randint(0, m)`` for the first centre and then
+    ``random_sample(T)`` per centre; the kernels ask one
+    ``random_sample(1 + (K - 1) T)`` and take ``floor(u_0 m)`` first.
+    """
+
+    def __init__(self, seed, xp):
+        self.u = numpy.random.RandomState(seed).random_sample(4096)
+        self.pos, self.xp = 0, xp
+
+    def _take(self, n):
+        out = self.u[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def randint(self, low, high, size):
+        return numpy.minimum((self._take(1) * high).astype(numpy.int64),
+                             high - 1)
+
+    def random_sample(self, size):
+        return self.xp.asarray(self._take(size))
+
+
+def blobs(m, d, k, dtype, seed=0, spread=40.0):
+    """Well separated blobs: any sensible seeding ends in one partition."""
+    rng = numpy.random.RandomState(seed)
+    centers = rng.randn(k, d) * spread
+    labels = numpy.sort(rng.randint(0, k, m))
+    labels[:k] = numpy.arange(k)  # every blob has a point
+    x = centers[labels] + rng.randn(m, d)
+    return x.astype(dtype)
+
+
+def match(reference, other):
+    """Order of other's components that matches reference's by means."""
+    ref, oth = numpy.asarray(reference.means), cupy.asnumpy(other.means)
+    order = [int(numpy.argmin(((oth - r) ** 2).sum(1))) for r in ref]
+    assert sorted(order) == list(range(len(order)))
+    return order
+
+
+# ------------------------------------------------------------ GMM pieces
+@pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
+@pytest.mark.parametrize('k, m, d', [(1, 7, 3), (2, 2, 5), (3, 512, 8),
+                                     (5, 2000, 16), (4, 64, 1024)])
+def test_kmeans_pp_picks_the_same_rows(dtype, k, m, d):
+    # small integers: every distance, cumulative sum and product is exact
+    # in float32, so both paths must draw exactly the same candidates
+    x = numpy.random.RandomState(k).randint(-3, 4, (m, d)).astype(dtype)
+    ref = gmm.kmeans_pp(x, k, SharedUniforms(1, numpy))
+    out = gmm.kmeans_pp(cupy.asarray(x), k, SharedUniforms(1, cupy))
+    numpy.testing.assert_array_equal(cupy.asnumpy(out), ref)
+
+
+@pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
+@pytest.mark.parametrize('k, m, d', [(1, 65536, 3), (3, 1000, 1024),
+                                     (5, 65536, 3), (2, 4096, 448)])
+def test_kmeans_em_responsibilities_match(dtype, k, m, d):
+    rng = numpy.random.RandomState(0)
+    x = (rng.randn(m, d) * 2 + rng.randint(0, 3, (m, 1)) * 3).astype(dtype)
+    init = x[rng.choice(m, k, replace=False)]
+    xg = cupy.asarray(x)
+    x = x.astype(numpy.float64)
+    centers, labels = gmm.kmeans(x, init.astype(numpy.float64), 3)
+    c_g, l_g = gmm.kmeans(xg, cupy.asarray(init), 3)
+    assert (cupy.asnumpy(l_g) == labels).mean() > 0.999
+    numpy.testing.assert_allclose(cupy.asnumpy(c_g), centers, rtol=1e-3,
+                                  atol=1e-3)
+
+    start = GMM(rng.dirichlet(numpy.ones(k)).astype(dtype), init,
+                rng.uniform(0.5, 3, (k, d)).astype(dtype))
+    ref = gmm.em(x, GMM(*(a.astype(numpy.float64) for a in start)), 3,
+                 var_floor=1e-3)
+    out = gmm.em(xg, GMM(*(cupy.asarray(a) for a in start)), 3,
+                 var_floor=1e-3)
+    for a, b in zip(ref, out):
+        numpy.testing.assert_allclose(cupy.asnumpy(b), a, **TOL[dtype])
+    numpy.testing.assert_allclose(
+        cupy.asnumpy(gmm.responsibilities(xg, out)),
+        gmm.responsibilities(x, ref), **TOL[dtype])
+
+
+@pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
+@pytest.mark.parametrize('k, m, d, n_iter', [
+    (1, 65536, 3, 1), (2, 2, 1024, 2), (3, 4096, 448, 2), (4, 300, 12, 1),
+    (5, 65536, 3, 8), (5, 5, 7, 4), (3, 8192, 1024, 8)])
+def test_fit_matches_numpy(dtype, k, m, d, n_iter):
+    if n_iter == 1 and k > 1 and dtype == numpy.float32:
+        pytest.skip('the GMM starts at the seeds, and float32 centring '
+                    'rounds the D^2 weights differently in the two paths')
+    if n_iter == 1:  # the GMM starts at the seeds: seed exactly alike
+        x = numpy.random.RandomState(2).randint(-3, 4, (m, d)).astype(dtype)
+        if k > 1:
+            x[:, 0] += numpy.repeat(numpy.arange(k) * 9, -(-m // k))[:m]
+    else:
+        x = blobs(m, d, k, dtype)
+    ref, ref_resp = gmm.fit(x.astype(numpy.float64), k, n_iter,
+                            rng=SharedUniforms(3, numpy))
+    out, out_resp = gmm.fit(cupy.asarray(x), k, n_iter,
+                            rng=SharedUniforms(3, cupy))
+    order = match(ref, out) if n_iter > 1 else list(range(k))
+    tol = TOL[dtype]
+    numpy.testing.assert_allclose(cupy.asnumpy(out.weights)[order],
+                                  ref.weights, **tol)
+    scale = numpy.abs(x).max()
+    numpy.testing.assert_allclose(cupy.asnumpy(out.means)[order], ref.means,
+                                  rtol=tol['rtol'], atol=tol['atol'] * scale)
+    numpy.testing.assert_allclose(cupy.asnumpy(out.variances)[order],
+                                  ref.variances, **tol)
+    numpy.testing.assert_allclose(cupy.asnumpy(out_resp)[:, order],
+                                  ref_resp, **tol)
+
+
+def test_fit_on_a_subset_uses_distinct_rows():
+    for m, n in ((10, 3), (4096, 1024), (65536, 16384), (7, 7)):
+        rows = cupy.asnumpy(kernels.subset_rows(m, n, cupy.random))
+        assert len(numpy.unique(rows)) == n and rows.min() >= 0 \
+            and rows.max() < m
+    x = cupy.asarray(blobs(4096, 16, 3, numpy.float32))
+    model, resp = gmm.fit(x, 3, 2, fit_fraction=0.25)
+    assert resp.shape == (4096, 3)
+    numpy.testing.assert_allclose(cupy.asnumpy(resp.sum(1)), 1, rtol=1e-5)
+    assert int((model.weights > 0).sum()) == 3
+
+
+# ------------------------------------------- mixture normalizing function
+@pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
+@pytest.mark.parametrize('shape, k', [((5, 3), 5), ((4, 1024, 1, 1), 2),
+                                      ((1024, 3, 8, 8), 4),
+                                      ((64, 448, 8, 8), 3), ((3, 7, 2, 5), 1)])
+def test_function_matches_numpy(dtype, shape, k):
+    rng = numpy.random.RandomState(0)
+    x = (rng.randn(*shape) * 2 + 1).astype(dtype)
+    c = shape[1]
+    gamma = rng.uniform(0.5, 1.5, c).astype(dtype)
+    beta = rng.randn(c).astype(dtype)
+    logits = rng.randn(x.size // c, k) * 2
+    resp = numpy.exp(logits) / numpy.exp(logits).sum(1, keepdims=True)
+    resp = resp.astype(dtype)
+    gy = rng.randn(*shape).astype(dtype)
+    outs = []
+    for xp, dt in ((numpy, numpy.float64), (cupy, dtype)):
+        xv = chainer.Variable(xp.asarray(x, dt))
+        gv = chainer.Variable(xp.asarray(gamma, dt))
+        bv = chainer.Variable(xp.asarray(beta, dt))
+        y = mixture_normalization(xv, gv, bv, xp.asarray(resp, dt))
+        y.grad = xp.asarray(gy, dt)
+        y.backward()
+        outs.append([cupy.asnumpy(a) for a in (y.array, xv.grad, gv.grad,
+                                               bv.grad)])
+    for a, b in zip(*outs):
+        numpy.testing.assert_allclose(b, a, **TOL[dtype])
+
+
+def test_layer_matches_numpy():
+    x = blobs(256 * 16, 32, 3, numpy.float32)  # rows (n, h, w), 32 channels
+    x = x.reshape(256, 4, 4, 32).transpose(0, 3, 1, 2).copy()
+    gy = numpy.random.RandomState(1).randn(*x.shape).astype(numpy.float32)
+    outs = []
+    for device in ('@numpy', '@cupy:0'):
+        mn = MixtureNormalization(32, n_components=3, n_iter=2)
+        mn.to_device(device)
+        xv = chainer.Variable(mn.xp.asarray(x))
+        y = mn(xv)
+        y.grad = mn.xp.asarray(gy)
+        y.backward()
+        with chainer.using_config('train', False):
+            yt = mn(mn.xp.asarray(x)).array
+        outs.append([cupy.asnumpy(a) for a in (y.array, xv.grad,
+                                               mn.gamma.grad, yt)])
+    for a, b in zip(*outs):  # the output does not depend on component order
+        numpy.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-3)
+
+
+# ------------------------------------------------------- synchronisation
+def capture(fn):
+    """Run fn while capturing the current work into a CUDA graph.
+
+    A host-device synchronisation inside fn (a device-to-host copy, a
+    stream or device synchronise, an implicit sync with the legacy stream)
+    is illegal during capture, so CUDA raises and the capture fails.
+    """
+    stream = cupy.cuda.Stream()  # blocking: legacy-stream work also fails
+    with stream:
+        stream.begin_capture()
+        try:
+            out = fn()
+        finally:
+            graph = stream.end_capture()
+        graph.launch(stream)
+        stream.synchronize()
+    return out
+
+
+def test_capture_detects_a_synchronisation():
+    x = cupy.arange(10, dtype=numpy.float32)
+    with pytest.raises(Exception):
+        capture(lambda: float(x.sum()))
+    with pytest.raises(Exception):
+        capture(lambda: bool(cupy.isfinite(x).all()))
+    assert float(capture(lambda: (x * 2).sum())) == 90  # async work is fine
+
+
+@pytest.mark.parametrize('k, n_iter', [(1, 2), (3, 2), (5, 8)])
+def test_training_forward_does_not_synchronise(k, n_iter):
+    x = cupy.ascontiguousarray(cupy.asarray(blobs(
+        64 * 64, 448, 3, numpy.float32).reshape(64, 8, 8, 448).transpose(
+            0, 3, 1, 2)))
+    mn = MixtureNormalization(448, n_components=k, n_iter=n_iter)
+    mn.to_device('@cupy:0')
+    for _ in range(2):  # compile the kernels, allocate, warm the pool
+        mn(x)
+    cupy.cuda.Device().synchronize()
+    n_fits = mn.n_fits
+    y = capture(lambda: mn(x))
+    assert mn.n_fits == n_fits + 1
+    assert bool(cupy.isfinite(y.array).all())
+    if k <= 3:  # as many blobs as components: one normalisation
+        ref = mn(x).array
+        numpy.testing.assert_allclose(cupy.asnumpy(y.array),
+                                      cupy.asnumpy(ref), rtol=1e-3,
+                                      atol=1e-3)
+
+
+def test_nonfinite_input_is_reported_later_naming_the_link():
+    model = chainer.Chain()
+    with model.init_scope():
+        model.norm3 = MixtureNormalization(8)
+    model.to_device('@cupy:0')
+    good = cupy.asarray(blobs(64, 8, 3, numpy.float32).reshape(4, 8, 4, 4))
+    bad = good.copy()
+    bad[1, 2, 0, 1] = numpy.nan
+    model.norm3(bad)  # no wait for the device: not seen yet
+    cupy.cuda.Device().synchronize()
+    with pytest.raises(ValueError, match='norm3.*earlier.*NaN or Inf'):
+        model.norm3(good)
+    model.norm3(good)  # the flag was cleared
+    bad[1, 2, 0, 1] = numpy.inf
+    model.norm3(bad)
+    with pytest.raises(ValueError, match='norm3.*NaN or Inf'):
+        model.norm3.check_finite_now()
+    model.norm3.check_finite_now()
+    y = model.norm3(good)
+    F.sum(y).backward()
+
+
+# ------------------------------------------- the default (generic) CuPy path
+@pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
+def test_generic_cupy_path_matches_numpy(monkeypatch, dtype):
+    """With the kernels off, CuPy runs the NumPy reference code itself."""
+    monkeypatch.setattr(kernels, 'enabled', False)
+    x = blobs(2048, 16, 3, numpy.float64)
+    start = GMM(numpy.full(3, 1 / 3.), x[[0, 1000, 2000]],
+                numpy.ones((3, 16)))
+    ref = gmm.em(x, start, 3)
+    got = gmm.em(cupy.asarray(x.astype(dtype)),
+                 GMM(*(cupy.asarray(a.astype(dtype)) for a in start)), 3)
+    for a, b in zip(ref, got):
+        numpy.testing.assert_allclose(cupy.asnumpy(b), a, **TOL[dtype])
+    rng = numpy.random.RandomState(0)
+    xs = rng.randn(8, 6, 4, 4).astype(dtype)
+    resp = rng.dirichlet(numpy.ones(3), 8 * 16).astype(dtype)
+    gamma, beta = numpy.ones(6, dtype), numpy.zeros(6, dtype)
+    y_ref = mixture_normalization(xs, gamma, beta, resp).array
+    y_gpu = mixture_normalization(*(cupy.asarray(a) for a in
+                                    (xs, gamma, beta, resp))).array
+    numpy.testing.assert_allclose(cupy.asnumpy(y_gpu), y_ref, **TOL[dtype])
+    layer = MixtureNormalization(6, dtype=dtype)
+    layer.to_device('@cupy:0')
+    xv = chainer.Variable(cupy.asarray(xs))
+    y = layer(xv)
+    F.sum(y * y).backward()
+    assert bool(cupy.isfinite(xv.grad).all())
+    with chainer.using_config('train', False):
+        assert bool(cupy.isfinite(layer(xv).array).all())
