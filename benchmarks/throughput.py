@@ -11,10 +11,23 @@ same random input; after a warm-up, timing rounds alternate BN, MN K=2, ...,
 so slow drifts of the machine hit every variant alike, and the reported
 figure is the median over rounds of iterations per second.
 
+The grid (settings, K, EM iter.) and the paper's iterations per second come
+from ``configs/table7.yaml`` (:func:`load_grid`).  The paper's absolute
+figures are from a Titan X (Pascal) and compare with nothing measured
+elsewhere; the MN/BN ratios of one setting do, so the table puts each
+measured ratio beside the paper's.
+
 Usage::
 
-    python benchmarks/throughput.py --device @cupy:0 --out results.md
+    python benchmarks/throughput.py [--device @cupy:0] --out results/table7.md
     python benchmarks/throughput.py --quick          # CPU smoke run
+
+``--quick`` (batch 8, 196 channels, 5 rounds of 2 steps) and any other
+departure from the grid (``--settings``, ``--ks``, ``--n-iter``) is a reduced
+run: the output says "NOT a reproduction" and goes to ``--reduced-out``
+when given.  Where the grid lacks a measured setting, the paper columns use
+the paper's setting with the same channels and the nearest batch size, and
+say which.
 
 The 196-channel network is depth 19 in DenseNet's ``3n + 4`` rule (5 layers
 per block: 16 + 3 * 5 * 12 = 196; the paper calls it 20 layers) and the
@@ -29,6 +42,8 @@ import statistics
 import sys
 import time
 
+import yaml
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 os.pardir))
 
@@ -40,17 +55,96 @@ import chainer  # noqa: E402
 import chainer.functions as F  # noqa: E402
 
 from models.densenet import DenseNet  # noqa: E402
+from train.runner import default_device  # noqa: E402
 
 
 GROWTH = 12
 INIT_CHANNELS = 16
+GRID = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
+                    'configs', 'table7.yaml')
+QUICK = (8, 196)  # --quick: (batch, channels)
 
-# Table 7 (Titan X Pascal): (batch, dim) -> {K: iterations/sec}, K=1 is BN
-PAPER = {
-    (64, 196): {1: 16.40, 2: 14.46, 3: 14.42, 4: 13.91, 5: 13.69},
-    (64, 448): {1: 9.26, 2: 8.83, 3: 8.51, 4: 8.52, 5: 8.41},
-    (128, 448): {1: 7.35, 2: 6.59, 3: 6.51, 4: 6.41, 5: 6.38},
-}
+
+def load_grid(path=GRID):
+    """Reads and checks Table 7's grid.
+
+    The file holds ``paper_device`` (str), ``n_iter`` (int, MN's EM iter.)
+    and ``settings``, a list of ``{batch_size, channels, paper_its: {BN:
+    it/s, MN: {K: it/s}}}``.
+
+    Args:
+        path (str): The YAML file (default ``configs/table7.yaml``).
+
+    Returns:
+        dict: ``paper_device``, ``n_iter``, ``ks`` (sorted K of every
+        setting) and ``paper``: ``{(batch, channels): {K: it/s}}`` with
+        K = 1 for BN.
+
+    Raises:
+        ValueError: The message names the file and the offending key.
+
+    """
+    def fail(where, what):
+        raise ValueError('{}: {}: {}'.format(path, where, what))
+
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) \
+            and v > 0
+
+    def keys(d, where, expected):
+        if not isinstance(d, dict) or sorted(d) != sorted(expected):
+            fail(where, 'must be a mapping with keys {}, got {!r}'.format(
+                ', '.join(expected), d))
+
+    with open(path) as f:
+        data = yaml.safe_load(f)
+    keys(data, 'top level', ('paper_device', 'n_iter', 'settings'))
+    if not isinstance(data['n_iter'], int) or data['n_iter'] < 1:
+        fail('n_iter', 'must be a positive integer')
+    if not isinstance(data['settings'], list) or not data['settings']:
+        fail('settings', 'must be a non-empty list')
+    paper, ks = {}, None
+    for i, entry in enumerate(data['settings']):
+        where = 'settings[{}]'.format(i)
+        keys(entry, where, ('batch_size', 'channels', 'paper_its'))
+        batch, dim = entry['batch_size'], entry['channels']
+        if not isinstance(batch, int) or batch < 1:
+            fail(where + '.batch_size', 'must be a positive integer')
+        try:
+            depth_for_channels(dim)
+        except (TypeError, ValueError) as e:
+            fail(where + '.channels', e)
+        its = entry['paper_its']
+        keys(its, where + '.paper_its', ('BN', 'MN'))
+        if not isinstance(its['MN'], dict) or not its['MN'] or not all(
+                isinstance(k, int) and k >= 2 for k in its['MN']):
+            fail(where + '.paper_its.MN', 'must map K >= 2 to it/s')
+        rates = {1: its['BN']}
+        rates.update(its['MN'])
+        if not all(number(v) for v in rates.values()):
+            fail(where + '.paper_its', 'it/s must be positive numbers')
+        if (batch, dim) in paper:
+            fail(where, 'setting {}x{} is listed twice'.format(batch, dim))
+        if ks is not None and sorted(its['MN']) != ks:
+            fail(where + '.paper_its.MN', 'K differ between settings')
+        ks = sorted(its['MN'])
+        paper[(batch, dim)] = rates
+    return {'paper_device': str(data['paper_device']),
+            'n_iter': data['n_iter'], 'ks': ks, 'paper': paper}
+
+
+def paper_reference(paper, batch, dim):
+    """The paper's setting to compare ``(batch, dim)`` with, or None.
+
+    The same setting when the grid has it, else the one with the same
+    channels and the nearest batch size.
+    """
+    if (batch, dim) in paper:
+        return batch, dim
+    same = [b for b, d in paper if d == dim]
+    if not same:
+        return None
+    return min(same, key=lambda b: (abs(b - batch), b)), dim
 
 
 def depth_for_channels(dim):
@@ -70,10 +164,6 @@ def parse_setting(text):
             'setting must be BATCHxCHANNELS, e.g. 64x196, got %r' % text)
     depth_for_channels(dim)
     return batch, dim
-
-
-def mn_available():
-    return hasattr(mixnorm, 'replace_bn')
 
 
 def build(dim, k, n_iter, device, seed):
@@ -173,35 +263,51 @@ def fmt(value, spec='%.2f'):
     return '-' if value is None else spec % value
 
 
-def table(results):
-    """Markdown rows: results is a list of (batch, dim, {K: it/s})."""
-    lines = ['| model | K | batch size | dim. | it/s | MN/BN | paper it/s '
-             '| paper MN/BN |',
-             '|---|---:|---:|---:|---:|---:|---:|---:|']
+def table(results, paper):
+    """Markdown rows beside the paper's.
+
+    Args:
+        results (list): ``(batch, dim, {K: it/s})`` tuples, K = 1 is BN.
+        paper (dict): ``{(batch, dim): {K: it/s}}`` (:func:`load_grid`).
+
+    """
+    lines = ['| model | K | batch size | dim. | it/s | MN/BN | paper setting '
+             '| paper it/s | paper MN/BN |',
+             '|---|---:|---:|---:|---:|---:|---|---:|---:|']
     for batch, dim, rates in results:
-        paper = PAPER.get((batch, dim), {})
+        ref = paper_reference(paper, batch, dim)
+        ref_rates = paper[ref] if ref else {}
+        label = '-'
+        if ref:
+            label = '%dx%d' % ref + ('' if ref == (batch, dim)
+                                     else ' (nearest)')
         for k in sorted(rates):
             ratio = rates[k] / rates[1] if 1 in rates else None
-            p = paper.get(k)
-            p_ratio = p / paper[1] if p is not None else None
-            lines.append('| %s | %d | %d | %d | %s | %s | %s | %s |' % (
+            p = ref_rates.get(k)
+            p_ratio = p / ref_rates[1] if p is not None else None
+            lines.append('| %s | %d | %d | %d | %s | %s | %s | %s | %s |' % (
                 'BN' if k == 1 else 'MN', k, batch, dim, fmt(rates[k]),
-                fmt(ratio, '%.3f'), fmt(p), fmt(p_ratio, '%.3f')))
+                fmt(ratio, '%.3f'), label, fmt(p), fmt(p_ratio, '%.3f')))
     return '\n'.join(lines)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--device', default='@numpy',
-                        help='Chainer device, e.g. @cupy:0 or @numpy')
+    parser.add_argument('--device', default=None,
+                        help='Chainer device, e.g. @cupy:0 or @numpy '
+                        '(default: the GPU when CuPy finds one)')
+    parser.add_argument('--grid', default=GRID,
+                        help='Table 7 grid and paper numbers (default: '
+                        'configs/table7.yaml)')
     parser.add_argument('--settings', nargs='+', type=parse_setting,
                         default=None, metavar='BATCHxDIM',
                         help='(batch size, channels at the last BN) pairs; '
-                        'default: Table 7\'s 64x196 64x448 128x448')
-    parser.add_argument('--ks', nargs='+', type=int, default=[2, 3, 4, 5],
-                        help='mixture components to time (BN always runs)')
-    parser.add_argument('--n-iter', type=int, default=2,
-                        help='MN "EM iter." (Sec. 4.4 uses 2)')
+                        'default: the grid\'s (64x196 64x448 128x448)')
+    parser.add_argument('--ks', nargs='+', type=int, default=None,
+                        help='mixture components to time (BN always runs); '
+                        'default: the grid\'s (2 3 4 5)')
+    parser.add_argument('--n-iter', type=int, default=None,
+                        help='MN "EM iter." (default: the grid\'s, 2)')
     parser.add_argument('--iters', type=int, default=20,
                         help='training steps per timing round')
     parser.add_argument('--repeats', type=int, default=5,
@@ -212,60 +318,74 @@ def main(argv=None):
                         help='run BN and convolutions without cuDNN')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--quick', action='store_true',
-                        help='tiny smoke run: batch 8, 196 channels, '
-                        '2 steps x 2 rounds, 1 warm-up step')
+                        help='small CPU run: batch 8, 196 channels, '
+                        '5 rounds of 2 steps, 1 warm-up step')
     parser.add_argument('--out', default=None,
                         help='write the markdown table to this path')
+    parser.add_argument('--reduced-out', default=None,
+                        help='where to write instead for a reduced run')
     args = parser.parse_args(argv)
 
+    try:
+        grid = load_grid(args.grid)
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        parser.error(str(e))
+    paper = grid['paper']
     if args.quick:
-        args.settings = args.settings or [(8, 196)]
-        args.iters, args.repeats, args.warmup = 2, 2, 1
-    settings = args.settings or sorted(PAPER, key=lambda s: (s[0], s[1]))
-    if any(k < 2 for k in args.ks):
+        args.settings = args.settings or [QUICK]
+        args.iters, args.repeats, args.warmup = 2, 5, 1
+    settings = args.settings or sorted(paper)
+    ks = sorted(set(args.ks)) if args.ks else grid['ks']
+    n_iter = args.n_iter or grid['n_iter']
+    if any(k < 2 for k in ks):
         parser.error('--ks are mixture components, each >= 2')
+    reduced = (args.quick or sorted(settings) != sorted(paper) or
+               ks != grid['ks'] or n_iter != grid['n_iter'])
     if args.no_cudnn:
         chainer.config.use_cudnn = 'never'
+    args.n_iter = n_iter
 
-    device = chainer.get_device(args.device)
+    device = chainer.get_device(args.device or default_device())
     device.use()
-    ks = [1]
-    note = ''
-    if mn_available():
-        ks += sorted(set(args.ks))
-    else:
-        note = ('MN rows skipped: this mixnorm has no replace_bn yet.\n')
-
     results = []
     for batch, dim in settings:
         started = time.perf_counter()
-        rates = run_setting(batch, dim, ks, args, device)
+        rates = run_setting(batch, dim, [1] + ks, args, device)
         results.append((batch, dim, rates))
         print('batch %d, dim %d (depth %d): %s  [%.1f s]' % (
             batch, dim, depth_for_channels(dim),
             ', '.join('K=%d %.2f it/s' % kv for kv in sorted(rates.items())),
             time.perf_counter() - started), flush=True)
 
-    header = [
-        '# Table 7: DenseNet training throughput, BN vs MN (final BN)',
-        '',
+    header = ['# Table 7: DenseNet training throughput, BN vs MN (final BN)',
+              '']
+    if reduced:
+        header += ['**Reduced run (settings, K or EM iter. other than the '
+                   'grid\'s, or --quick): NOT a reproduction of the '
+                   'paper.**', '']
+    header += [
         '- device: %s' % device_name(device),
         '- date: %s' % datetime.datetime.now().strftime('%Y-%m-%d %H:%M'),
         '- versions: %s' % versions(),
         '- settings: CIFAR-100-shaped random input (3x32x32, 100 classes), '
         'NesterovAG + weight decay, MN EM iter. %d; median over %d rounds '
         'of %d steps after %d warm-up steps, variants alternating'
-        % (args.n_iter, args.repeats, args.iters, args.warmup),
-        '- paper: Titan X (Pascal), Table 7',
+        % (n_iter, args.repeats, args.iters, args.warmup),
+        '- paper: %s, Table 7. Its absolute it/s compare with nothing '
+        'measured on another device; the MN/BN ratios do.'
+        % grid['paper_device'],
         '']
-    text = '\n'.join(header) + '\n' + note + table(results) + '\n'
+    text = '\n'.join(header) + '\n' + table(results, paper) + '\n'
     print()
     print(text)
-    if args.out:
-        directory = os.path.dirname(os.path.abspath(args.out))
+    out = args.reduced_out if (reduced and args.reduced_out) else args.out
+    if out:
+        directory = os.path.dirname(os.path.abspath(out))
         os.makedirs(directory, exist_ok=True)
-        with open(args.out, 'w') as f:
+        with open(out, 'w') as f:
             f.write(text)
+        print('wrote %s%s' % (out, ' (reduced run)' if reduced else ''),
+              file=sys.stderr)
     return results
 
 

@@ -12,9 +12,7 @@
 # $MIXNORM_RUNS/main/<budget>/); re-running resumes or skips them.
 # Python: scripts/setup_env.sh pinned (MIXNORM_CUDA=cuda12|cuda13 adds
 # CuPy), or the interpreter in MIXNORM_PYTHON.
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+source "$(dirname "$0")/common.sh"
 budget=quick
 args=()
 for a in "$@"; do
@@ -27,8 +25,7 @@ case $budget in
   quick) limits=(--epochs 4 --train-subset 2560 --test-subset 1000) ;;
   full) limits=() ;;
 esac
-py=${MIXNORM_PYTHON:-$(bash scripts/setup_env.sh pinned | tail -n 1)}
-out=${MIXNORM_RUNS:-runs}/main/$budget
+out=$runs_root/main/$budget
 start=$SECONDS
 for row in bn2 mn2; do
   "$py" -m train --config "configs/table2/cifar10/$row.yaml" --out "$out/$row" \

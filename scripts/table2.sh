@@ -8,23 +8,18 @@
 # interrupted ones resume from their last epoch.  Extra arguments go to
 # every run (e.g. --device @cupy:0, --data PATH).  A report over runs with
 # fewer epochs or subsets goes to runs/.../table2.md instead of results/.
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+source "$(dirname "$0")/common.sh"
 which=${1:-all}
 [ $# -gt 0 ] && shift
 case $which in
   cifar10|cifar100) sets=$which ;;
   all) sets="cifar10 cifar100" ;;
-  *) echo "usage: $0 [cifar10|cifar100|all] [train args...]" >&2; exit 2 ;;
+  *) usage_error "cifar10|cifar100|all" ;;
 esac
-py=${MIXNORM_PYTHON:-$(bash scripts/setup_env.sh pinned | tail -n 1)}
-runs=${MIXNORM_RUNS:-runs}/table2
+runs=$runs_root/table2
 for ds in $sets; do
-  for cfg in configs/table2/"$ds"/*.yaml; do
-    "$py" -m train --config "$cfg" --out "$runs/$ds/$(basename "$cfg" .yaml)" \
-      --resume "$@"
-  done
+  train_configs configs/table2/"$ds"/*.yaml -- "$@"
 done
-"$py" -m train.report table2 --dataset "$which" --runs "$runs" \
+"$py" -m train.report table 2 --dataset "$which" \
+  --configs configs/table2 --runs "$runs" \
   --out results/table2.md --reduced-out "$runs/table2.md"

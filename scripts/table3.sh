@@ -6,15 +6,13 @@
 #
 # Two targets per dataset: the maximum of our own BN-2 run and the paper's
 # BN-2 maximum.  A report over reduced runs goes to runs/.../table3.md.
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+source "$(dirname "$0")/common.sh"
 which=${1:-all}
 case $which in
   cifar10|cifar100|all) ;;
-  *) echo "usage: $0 [cifar10|cifar100|all]" >&2; exit 2 ;;
+  *) usage_error "cifar10|cifar100|all" ;;
 esac
-py=${MIXNORM_PYTHON:-$(bash scripts/setup_env.sh pinned | tail -n 1)}
-runs=${MIXNORM_RUNS:-runs}/table2
-"$py" -m train.report table3 --dataset "$which" --runs "$runs" \
+runs=$runs_root/table2
+"$py" -m train.report table 3 --dataset "$which" \
+  --configs configs/table2 --runs "$runs" \
   --out results/table3.md --reduced-out "$runs/table3.md"

@@ -1,37 +1,22 @@
-"""Reports (Tables 2 and 3, run comparison) from hand-made run folders."""
-import json
+"""Reports (Tables 2 and 3, run comparison) from hand-made run folders.
+
+The reports of Tables 4-6 and Figure 5 are tested in test_experiments.py.
+"""
 import os
 
 import pytest
 
-from train import config, report
+from train import report
+import tinydata
 from tinydata import ROOT
 
 CONFIGS = os.path.join(ROOT, 'configs', 'table2')
 
 
-def make_run(runs, ds, stem, accs, epochs=4, iters_per_epoch=100,
-             finished=True, **extra):
-    """A run folder with run.json and a log of the given accuracies (%)."""
-    cfg = config.load(os.path.join(CONFIGS, ds, stem + '.yaml'),
-                      check_model=False)
-    cfg['epochs'] = epochs  # a full-budget run of a 4-epoch configuration
-    out = os.path.join(runs, ds, stem)
-    os.makedirs(out)
-    info = {'config': cfg, 'epochs': epochs, 'train_subset': None,
-            'test_subset': None, 'data_source': '/data/cifar10-jpeg.zip',
-            'device': '@cupy:0', 'finished': finished, 'wall_time': 321.0,
-            'n_train': 50000, 'n_test': 10000,
-            'mn_paths': ['{}/bn'.format(x) for x in cfg['norm']['layers']]}
-    info.update(extra)
-    with open(os.path.join(out, 'run.json'), 'w') as f:
-        json.dump(info, f)
-    log = [{'epoch': i + 1, 'iteration': (i + 1) * iters_per_epoch,
-            'validation/main/accuracy': a / 100.0, 'elapsed_time': 10.0 * i}
-           for i, a in enumerate(accs)]
-    with open(os.path.join(out, 'log'), 'w') as f:
-        json.dump(log, f)
-    return out
+def make_run(runs, ds, stem, accs, **kwargs):
+    """A run of ``configs/table2/<ds>/<stem>.yaml`` (see tinydata)."""
+    return tinydata.make_run(runs, CONFIGS, os.path.join(ds, stem), accs,
+                             **kwargs)
 
 
 @pytest.fixture
@@ -43,16 +28,18 @@ def runs(tmp_path):
     return runs
 
 
-def _row(text, name):
-    rows = [line for line in text.splitlines()
-            if line.startswith('| {} |'.format(name))]
-    assert len(rows) == 1, text
-    return [c.strip() for c in rows[0].strip('|').split('|')]
+def table(number, runs, dataset):
+    """Markdown of Table ``number`` over ``runs`` of one dataset."""
+    return report.build('table', number,
+                        report.load_rows(CONFIGS, runs, (dataset,)))
+
+
+_row = tinydata.table_row
 
 
 def test_table2_paper_ours_and_difference(runs, tmp_path):
     out = str(tmp_path / 'results' / 'table2.md')
-    assert report.main(['table2', '--configs', CONFIGS, '--runs', runs,
+    assert report.main(['table', '2', '--configs', CONFIGS, '--runs', runs,
                         '--dataset', 'cifar10', '--out', out]) == 0
     text = open(out).read()
     assert 'NOT a reproduction' not in text
@@ -75,7 +62,7 @@ def test_table2_paper_ours_and_difference(runs, tmp_path):
 
 
 def test_table3_two_targets(runs):
-    text = report.table3(report.load_table(CONFIGS, runs, ('cifar10',)))
+    text = table(3, runs, 'cifar10')
     assert 'paper target 87.95%' in text and 'our target 87.00%' in text
     # BN-2 never reaches the paper's 87.95; MN-2 does at epoch 3 (300).
     assert _row(text, 'BN-2')[1:6] == ['1.95e4', '-', '300', '87.95',
@@ -88,7 +75,7 @@ def test_table3_two_targets(runs):
 def test_table3_without_the_target_run(tmp_path):
     runs = str(tmp_path / 'runs')
     make_run(runs, 'cifar100', 'mn5', [60.0, 62.5])
-    text = report.table3(report.load_table(CONFIGS, runs, ('cifar100',)))
+    text = table(3, runs, 'cifar100')
     assert 'our target n/a' in text
     assert _row(text, 'MN-5')[1:6] == ['1.07e4', '200', 'n/a', '62.76',
                                        '62.50']
@@ -99,7 +86,7 @@ def test_reduced_runs_do_not_go_to_results(runs, tmp_path):
     make_run(runs, 'cifar10', 'mn1', [50.0], epochs=1, train_subset=1000)
     results = str(tmp_path / 'results' / 'table2.md')
     elsewhere = str(tmp_path / 'runs' / 'table2.md')
-    assert report.main(['table2', '--configs', CONFIGS, '--runs', runs,
+    assert report.main(['table', '2', '--configs', CONFIGS, '--runs', runs,
                         '--dataset', 'cifar10', '--out', results,
                         '--reduced-out', elsewhere]) == 0
     assert not os.path.exists(results)

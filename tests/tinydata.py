@@ -1,4 +1,5 @@
 """Tiny generated datasets and helpers shared by the pipeline tests."""
+import json
 import os
 import subprocess
 import sys
@@ -72,3 +73,54 @@ def train_cli(args, cache, **kwargs):
     return subprocess.run([sys.executable, '-m', 'train'] + list(args),
                           cwd=ROOT, env=env(cache), capture_output=True,
                           text=True, timeout=300, **kwargs)
+
+
+def make_run(runs, configs, stem, accs, epochs=4, iters_per_epoch=100,
+             finished=True, log_extra=None, **extra):
+    """A finished (or interrupted) run folder made by hand, for reports.
+
+    Args:
+        runs (str): Runs folder; the run goes to ``<runs>/<stem>``.
+        configs (str): Configurations folder.
+        stem (str): Path of the configuration under ``configs`` without
+            ``.yaml`` (e.g. ``cifar10/bn2``).
+        accs (list): Test accuracy (%) after each epoch.
+        epochs (int): The run's and its configuration's epochs (a
+            full-budget run unless ``extra`` names a subset).
+        iters_per_epoch (int): Iterations per epoch in the log.
+        finished (bool): Whether run.json says finished.
+        log_extra: ``log_extra(i)`` returns more keys for epoch ``i + 1``.
+        extra: More run.json fields (e.g. ``train_subset``).
+
+    """
+    from train import config
+
+    cfg = config.load(os.path.join(configs, stem + '.yaml'),
+                      check_model=False)
+    cfg['epochs'] = epochs
+    out = os.path.join(runs, stem)
+    os.makedirs(out)
+    info = {'config': cfg, 'epochs': epochs, 'train_subset': None,
+            'test_subset': None, 'data_source': '/data/cifar10-jpeg.zip',
+            'device': '@cupy:0', 'finished': finished, 'wall_time': 321.0,
+            'n_train': 50000, 'n_test': 10000,
+            'mn_paths': ['{}/bn'.format(x) for x in cfg['norm']['layers']]}
+    info.update(extra)
+    with open(os.path.join(out, 'run.json'), 'w') as f:
+        json.dump(info, f)
+    log = [{'epoch': i + 1, 'iteration': (i + 1) * iters_per_epoch,
+            'validation/main/accuracy': a / 100.0, 'elapsed_time': 10.0 * i}
+           for i, a in enumerate(accs)]
+    for i, entry in enumerate(log):
+        entry.update(log_extra(i) if log_extra else {})
+    with open(os.path.join(out, 'log'), 'w') as f:
+        json.dump(log, f)
+    return out
+
+
+def table_row(text, name):
+    """Cells of the one markdown row of ``text`` that starts with ``name``."""
+    rows = [line for line in text.splitlines()
+            if line.startswith('| {} |'.format(name))]
+    assert len(rows) == 1, text
+    return [c.strip() for c in rows[0].strip('|').split('|')]

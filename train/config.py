@@ -31,14 +31,23 @@ their defaults)::
         rate, every_epochs         # exponential: lr * rate ** (epoch // every)
         drops, factor              # step: times factor at each fraction
     - paper:                       # the paper's numbers for this row
-        table: int
+        table | figure: int        # exactly one: where the row is printed
         row: str                   # e.g. MN-2
+        - group: str               # sub-table heading (default: dataset)
         - acc_at: {25: float, 50: float, 75: float, 100: float}
+        - max_acc: float           # max. test accuracy (%) (Table 6)
+        - best_error: float        # best test error (%) (Sec. 4.4, Fig. 5)
         - steps:                   # "steps to reach" tables (3, 5, 6)
             table: int
             target: float          # accuracy (%) the steps are counted to
-            target_row: str        # the row whose maximum is the target
+            target_row: str        # the row of the same group whose
+                                   # maximum is the target
             value: float | null    # null where the paper prints "-"
+
+``acc_at`` gives the maximum test accuracy after 25/50/75/100% of the
+epochs (Tables 2 and 4; its 100% value is also the row's maximum in Tables
+3 and 5).  ``max_acc`` and ``best_error`` hold the maximum where the paper
+prints it without ``acc_at``; a row has at most one of the three.
 
 Plain YAML 1.1 reads ``1e-4`` as a string; this loader reads it as a float,
 as YAML 1.2 does.
@@ -138,9 +147,13 @@ _STEPS = {
     'value': _Field('float_or_null', required=True),
 }
 _PAPER = {
-    'table': _Field('int', required=True),
+    'table': _Field('int', positive=True),
+    'figure': _Field('int', positive=True),
     'row': _Field('str', required=True),
+    'group': _Field('str'),
     'acc_at': _Field('acc_at'),
+    'max_acc': _Field('float', positive=True),
+    'best_error': _Field('float', positive=True),
     'steps': _section(_STEPS),
 }
 SCHEMA = {
@@ -285,6 +298,15 @@ def _check_semantics(cfg):
         if not 0 < f < 1:
             raise ConfigError('schedule.drops: fractions of the epochs must '
                               'lie in (0, 1), got {!r}'.format(f))
+    paper = cfg.get('paper')
+    if paper is None:
+        return
+    if ('table' in paper) == ('figure' in paper):
+        raise ConfigError('paper: give exactly one of table and figure')
+    maxima = [k for k in ('acc_at', 'max_acc', 'best_error') if k in paper]
+    if len(maxima) > 1:
+        raise ConfigError('paper: {} state the same maximum; keep one'
+                          .format(' and '.join(maxima)))
 
 
 def _check_model(cfg):

@@ -1,4 +1,4 @@
-"""Metrics of Tables 2-6, computed from a run's JSON log (LogReport).
+"""Metrics of Tables 2-6 and Figure 5, from a run's JSON log (LogReport).
 
 Accuracies are in percent.  A log is a list of per-epoch entries with at
 least ``epoch``, ``iteration`` and ``validation/main/accuracy`` (a
@@ -33,6 +33,43 @@ def accuracy_curve(log):
     """Returns ``(iterations, epochs, accuracies in %)`` as three lists."""
     return ([e['iteration'] for e in log], [e['epoch'] for e in log],
             [100.0 * e[ACC_KEY] for e in log])
+
+
+def curve(log, key, percent=False):
+    """Per-epoch values of one log key.
+
+    Args:
+        log (list): Entries from :func:`load_log`.
+        key (str): E.g. ``main/loss`` or ``validation/main/error``.
+        percent (bool): Multiply by 100 (for accuracies and errors).
+
+    Returns:
+        tuple: ``(epochs, values)``, entries without ``key`` skipped.
+
+    """
+    scale = 100.0 if percent else 1.0
+    entries = [e for e in log if key in e]
+    return ([e['epoch'] for e in entries],
+            [scale * e[key] for e in entries])
+
+
+def window_std(values, width=3):
+    """Standard deviation of each value's centered window of ``width``.
+
+    Figure 5 shades one standard deviation "computed within a window of 3
+    epochs"; windows are cut short at both ends of the curve.
+
+    Returns:
+        list of float: One per value (population standard deviation).
+
+    """
+    half = width // 2
+    out = []
+    for i in range(len(values)):
+        w = values[max(0, i - half):i + half + 1]
+        mean = sum(w) / len(w)
+        out.append((sum((v - mean) ** 2 for v in w) / len(w)) ** 0.5)
+    return out
 
 
 def max_accuracy(log, until_epoch=None):

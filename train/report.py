@@ -1,27 +1,52 @@
-"""Reports built from run folders: Tables 2 and 3, and run comparisons.
+"""Reports built from run folders: the paper's tables, Figure 5, comparisons.
 
-    python -m train.report table2 --configs configs/table2 --runs runs/table2
-        [--dataset cifar10|cifar100|all] --out results/table2.md
-        [--reduced-out runs/table2/table2.md]
-    python -m train.report table3 (same options) --out results/table3.md
+    python -m train.report table N [--configs DIR] [--runs DIR]
+        [--dataset cifar10|cifar100|all] [--out FILE] [--reduced-out FILE]
+    python -m train.report figure N (same options)
     python -m train.report compare RUN [RUN ...] [--out FILE] [--plot PNG]
 
-The run of configuration ``<configs>/<dataset>/<stem>.yaml`` is the folder
-``<runs>/<dataset>/<stem>`` (what ``scripts/table2.sh`` writes).  A run
-trained on a subset or for other than the configured epochs is *reduced*:
-a report with such a run says so at the top and goes to ``--reduced-out``
-when given, so that results/ holds full-budget runs only.
+A report's rows are the configurations under ``--configs`` whose ``paper``
+block names the table or figure (see :mod:`train.config`); their shape
+follows from that block:
+
+* accuracy tables (2, 4): rows with ``paper.table: N`` and ``acc_at``:
+  maximum test accuracy after 25/50/75/100% of the epochs, paper | ours |
+  difference;
+* steps tables (3, 5, 6): rows with ``paper.steps.table: N``: gradient
+  updates until test accuracy first reaches the maximum of the group's
+  ``target_row``, for the paper's target and for our own run's maximum;
+* figures (5): rows with ``paper.figure: N``: best test error beside the
+  paper's, and a PNG of training and test error and loss against epochs
+  (Fig. 5a-d) written beside the markdown file (same name, ``.png``).
+
+Rows are grouped by ``paper.group`` (default: the dataset), in the natural
+order of their files (numbers by value: ``bn_40`` before ``bn_100``).  The
+run of ``<configs>/<path>.yaml`` is the folder ``<runs>/<path>`` (what the
+scripts write); ``--configs`` and ``--runs`` default to
+``configs/<folder>`` and ``runs/<folder>`` with the folder of
+:data:`FOLDERS`.  A run trained on a subset or for other than the
+configured epochs is *reduced*: a report with such a run says so at the
+top and goes to ``--reduced-out`` when given, so that results/ holds
+full-budget runs only.
 """
 import argparse
 import glob
 import json
 import os
+import re
 import sys
 
 from train import config as config_module
 from train import metrics
 
 PERCENTS = config_module.ACC_FRACTIONS
+# (kind, number) -> folder under configs/ and runs/ holding its rows
+FOLDERS = {('table', 2): 'table2', ('table', 3): 'table2',
+           ('table', 4): 'table4', ('table', 5): 'table4',
+           ('table', 6): 'table6', ('figure', 5): 'densenet'}
+DATASET_NAMES = {'cifar10': 'CIFAR-10', 'cifar100': 'CIFAR-100'}
+MODEL_NAMES = {'cifar_cnn': 'CIFAR CNN', 'inception_v3': 'Inception-V3',
+               'densenet': 'DenseNet'}
 _DATA_CAVEAT = (
     'Runs on an image-folder copy of CIFAR (such as cifar10-jpeg.zip, '
     're-encoded as JPEG) are expected to score about 2-3 points below runs '
@@ -114,27 +139,99 @@ def _training_setting(cfg):
                              _number(opt.get('weight_decay', 0.0)))
 
 
-def load_table(configs_dir, runs_dir, datasets):
-    """Configurations and their runs, grouped by dataset folder.
+def _natural(path):
+    """Sort key that orders numbers by value: bn_40 before bn_100."""
+    return [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', path)]
+
+
+def load_rows(configs_dir, runs_dir, datasets=None):
+    """Configurations under ``configs_dir`` (recursively) and their runs.
+
+    Args:
+        configs_dir (str): Folder of YAML configurations.
+        runs_dir (str): Folder of their runs (same relative paths).
+        datasets (tuple): Keep only these datasets (default: all).
 
     Returns:
-        list: ``(dataset, [(stem, cfg, Run), ...])`` in sorted order.
+        list: ``(stem, cfg, Run)`` in natural path order; ``stem`` is the
+        path relative to ``configs_dir`` without ``.yaml``.
 
     """
-    groups = []
-    for ds in datasets:
-        rows = []
-        for path in sorted(glob.glob(os.path.join(configs_dir, ds, '*.yaml'))):
-            stem = os.path.splitext(os.path.basename(path))[0]
-            cfg = config_module.load(path, check_model=False)
-            rows.append((stem, cfg, Run(os.path.join(runs_dir, ds, stem))))
-        if rows:
-            groups.append((ds, rows))
-    return groups
+    rows = []
+    pattern = os.path.join(configs_dir, '**', '*.yaml')
+    for path in sorted(glob.glob(pattern, recursive=True), key=_natural):
+        stem = os.path.splitext(os.path.relpath(path, configs_dir))[0]
+        cfg = config_module.load(path, check_model=False)
+        if datasets is None or cfg['dataset'] in datasets:
+            rows.append((stem, cfg, Run(os.path.join(runs_dir, stem))))
+    return rows
 
 
-def _header(title, groups):
-    runs = [r for _, rows in groups for _, _, r in rows if r.exists]
+def group_of(cfg):
+    """The sub-table a row belongs to: ``paper.group``, else the dataset."""
+    return cfg.get('paper', {}).get('group') or DATASET_NAMES.get(
+        cfg['dataset'], cfg['dataset'])
+
+
+def select(rows, kind, number):
+    """The rows of a table or figure and the report's shape.
+
+    Args:
+        rows (list): From :func:`load_rows`.
+        kind (str): ``table`` or ``figure``.
+        number (int): The paper's table or figure number.
+
+    Returns:
+        tuple: ``(shape, rows)`` with shape ``accuracy``, ``steps`` or
+        ``figure``; ``rows`` is empty when none matches.
+
+    """
+    def paper(cfg):
+        return cfg.get('paper', {})
+
+    if kind == 'figure':
+        return 'figure', [r for r in rows if paper(r[1]).get('figure') ==
+                          number]
+    steps = [r for r in rows
+             if paper(r[1]).get('steps', {}).get('table') == number]
+    if steps:
+        return 'steps', steps
+    return 'accuracy', [r for r in rows if paper(r[1]).get('table') ==
+                        number and 'acc_at' in paper(r[1])]
+
+
+def _groups(rows):
+    """``[(group, [row, ...]), ...]`` in order of first appearance."""
+    order, members = [], {}
+    for row in rows:
+        name = group_of(row[1])
+        if name not in members:
+            order.append(name)
+            members[name] = []
+        members[name].append(row)
+    return [(name, members[name]) for name in order]
+
+
+def paper_max_accuracy(paper):
+    """The row's maximum test accuracy (%) in the paper, or None."""
+    if 'max_acc' in paper:
+        return paper['max_acc']
+    if 'best_error' in paper:
+        return 100.0 - paper['best_error']
+    return paper.get('acc_at', {}).get(100)
+
+
+def _models(rows):
+    names = []
+    for _, cfg, _ in rows:
+        name = MODEL_NAMES.get(cfg['model'], cfg['model'])
+        if name not in names:
+            names.append(name)
+    return ', '.join(names)
+
+
+def _header(title, rows):
+    runs = [r for _, _, r in rows if r.exists]
     lines = ['# ' + title, '']
     if any(r.reduced for r in runs):
         lines += ['**Reduced-budget runs (subsets or fewer epochs): NOT a '
@@ -142,81 +239,97 @@ def _header(title, groups):
     sources = sorted({r.info.get('data_source', '?') for r in runs})
     devices = sorted({r.info.get('device', '?') for r in runs})
     lines.append('Runs: {} of {} configurations. Data: {}. Devices: {}.'
-                 .format(len(runs), sum(len(rows) for _, rows in groups),
-                         '; '.join(sources) or 'none yet',
-                         ', '.join(devices) or 'none yet'))
+                 .format(len(runs), len(rows), '; '.join(sources) or
+                         'none yet', ', '.join(devices) or 'none yet'))
     if any('chainer.datasets' not in s for s in sources):
         lines.append(_DATA_CAVEAT)
     lines.append('')
     return lines
 
 
-def table2(groups):
-    """Markdown of Table 2: paper values, measured values, differences."""
-    lines = _header('Table 2: CIFAR CNN, maximum test accuracy (%) after '
-                    '25/50/75/100% of the epochs', groups)
+def _table_lines(head, body):
+    return (['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)] +
+            ['| ' + ' | '.join(cells) + ' |' for cells in body])
+
+
+def _marks(rows):
+    """Column marks: epochs (``50 ep``) when all rows share their length."""
+    epochs = {cfg['epochs'] for _, cfg, _ in rows}
+    if len(epochs) == 1:
+        total = epochs.pop()
+        return ['{:g} ep'.format(total * p / 100.0) for p in PERCENTS]
+    return ['{}%'.format(p) for p in PERCENTS]
+
+
+def accuracy_table(number, rows):
+    """Markdown of an accuracy table (2, 4): paper, ours, difference.
+
+    Args:
+        number (int): The paper's table number (for the title).
+        rows (list): The table's rows (see :func:`select`).
+
+    """
+    marks = _marks(rows)
+    lines = _header('Table {}: {}, maximum test accuracy (%) after {}'.format(
+        number, _models(rows), '/'.join(marks)), rows)
     lines.append('Each cell group: paper | ours | ours - paper. "n/a": the '
                  'run has not reached that epoch (or has not run).')
-    for ds, rows in groups:
-        lines += ['', '## ' + {'cifar10': 'CIFAR-10', 'cifar100': 'CIFAR-100'}
-                  .get(ds, ds), '']
+    for group, members in _groups(rows):
         head = ['model', 'MN setting (layer, K, EM iter.)',
                 '(lr, weight decay)']
-        for p in PERCENTS:
-            head += ['{}%: paper'.format(p), 'ours', 'diff']
-        head.append('run')
-        lines.append('| ' + ' | '.join(head) + ' |')
-        lines.append('|' + '---|' * len(head))
-        for stem, cfg, run in rows:
-            paper = cfg.get('paper', {})
-            row = paper.get('row', stem)
+        for mark in marks:
+            head += ['{}: paper'.format(mark), 'ours', 'diff']
+        body = []
+        for stem, cfg, run in members:
+            paper = cfg['paper']
             ours = (metrics.accuracy_at(run.log, run.info['epochs'])
                     if run.exists else {})
-            cells = [row, _mn_setting(cfg), _training_setting(cfg)]
+            cells = [paper['row'], _mn_setting(cfg), _training_setting(cfg)]
             for p in PERCENTS:
-                pv = paper.get('acc_at', {}).get(p)
+                pv = paper['acc_at'].get(p)
                 cells += [_fmt(pv), _fmt(ours.get(p)),
                           _diff(ours.get(p), pv)]
-            cells.append(run.status())
-            lines.append('| ' + ' | '.join(cells) + ' |')
+            body.append(cells + [run.status()])
+        lines += ['', '## ' + group, ''] + _table_lines(head + ['run'], body)
     return '\n'.join(lines) + '\n'
 
 
-def table3(groups, table=3):
-    """Markdown of Table 3: steps to reach the BN model's maximum.
+def steps_table(number, rows, all_rows):
+    """Markdown of a steps table (3, 5, 6): updates to reach a maximum.
 
-    Two targets per dataset: the paper's (e.g. 87.95%) and the maximum
-    that our own run of the target row (BN-2) reached.
+    Two targets per group: the paper's (e.g. 87.95%, the maximum of the
+    paper's ``target_row``) and the maximum that our own run of the
+    ``target_row`` of the same group reached.
+
+    Args:
+        number (int): The paper's table number (for the title).
+        rows (list): The table's rows (see :func:`select`).
+        all_rows (list): Rows that may hold the target row's run.
+
     """
-    lines = _header('Table 3: CIFAR CNN, gradient updates to reach the '
-                    'maximum test accuracy of the batch-normalized model',
-                    groups)
+    lines = _header('Table {}: {}, gradient updates to reach the maximum '
+                    'test accuracy of the batch-normalized model'.format(
+                        number, _models(rows)), rows)
     lines.append('"-": never reached; "n/a": not run (or the target row has '
                  'not run).')
-    for ds, rows in groups:
-        chosen = [(s, c, r) for s, c, r in rows
-                  if c.get('paper', {}).get('steps', {}).get('table') == table]
-        if not chosen:
-            continue
-        steps = chosen[0][1]['paper']['steps']
-        paper_target = steps['target']
-        ref = [r for _, c, r in rows
-               if c.get('paper', {}).get('row') == steps['target_row']]
+    for group, members in _groups(rows):
+        steps = members[0][1]['paper']['steps']
+        paper_target, ref_row = steps['target'], steps['target_row']
+        ref = [r for _, c, r in all_rows if group_of(c) == group and
+               c.get('paper', {}).get('row') == ref_row]
         ours_target = (metrics.max_accuracy(ref[0].log)
                        if ref and ref[0].exists else None)
-        name = {'cifar10': 'CIFAR-10', 'cifar100': 'CIFAR-100'}.get(ds, ds)
         lines += ['', '## {}: paper target {:.2f}% ({} in the paper), our '
                   'target {} (our {} maximum)'.format(
-                      name, paper_target, steps['target_row'],
+                      group, paper_target, ref_row,
                       _fmt(ours_target) + '%' if ours_target else 'n/a',
-                      steps['target_row']), '']
+                      ref_row), '']
         head = ['model', 'paper: steps to {:.2f}%'.format(paper_target),
                 'ours: steps to {:.2f}%'.format(paper_target),
-                'ours: steps to our {} max'.format(steps['target_row']),
+                'ours: steps to our {} max'.format(ref_row),
                 'paper: max acc. (%)', 'ours: max acc. (%)', 'run']
-        lines.append('| ' + ' | '.join(head) + ' |')
-        lines.append('|' + '---|' * len(head))
-        for stem, cfg, run in chosen:
+        body = []
+        for stem, cfg, run in members:
             paper = cfg['paper']
             if run.exists:
                 to_paper = metrics.format_steps(
@@ -226,11 +339,139 @@ def table3(groups, table=3):
                 best = _fmt(metrics.max_accuracy(run.log))
             else:
                 to_paper = to_ours = best = 'n/a'
-            lines.append('| ' + ' | '.join([
-                paper['row'], metrics.format_steps(paper['steps']['value']),
-                to_paper, to_ours, _fmt(paper['acc_at'][100]), best,
-                run.status()]) + ' |')
+            body.append([paper['row'],
+                         metrics.format_steps(paper['steps']['value']),
+                         to_paper, to_ours,
+                         _fmt(paper_max_accuracy(paper)), best,
+                         run.status()])
+        lines += _table_lines(head, body)
     return '\n'.join(lines) + '\n'
+
+
+def _best_error(run):
+    return 100.0 - metrics.max_accuracy(run.log) if run.exists else None
+
+
+def figure_table(number, rows, plot_name=None):
+    """Markdown of a figure's numbers (5): best test error, paper and ours.
+
+    Args:
+        number (int): The paper's figure number (for the title).
+        rows (list): The figure's rows (see :func:`select`).
+        plot_name (str): File name of the curves' PNG to link, if any.
+
+    """
+    lines = _header('Figure {}: {}, best test error (%)'.format(
+        number, _models(rows)), rows)
+    lines.append('Best test error: the minimum over the per-epoch '
+                 'evaluations. "n/a": not run.')
+    head = ['model', 'MN setting (layer, K, EM iter.)', '(lr, weight decay)',
+            'paper: best test error', 'ours', 'diff',
+            'ours: final test error', 'ours: epoch of best', 'run']
+    for group, members in _groups(rows):
+        body = []
+        for stem, cfg, run in members:
+            paper = cfg['paper']
+            ours = _best_error(run)
+            final = best_epoch = None
+            if run.exists:
+                final = 100.0 * (1 - run.log[-1][metrics.ACC_KEY])
+                best_epoch = max(run.log,
+                                 key=lambda e: e[metrics.ACC_KEY])['epoch']
+            body.append([paper['row'], _mn_setting(cfg),
+                         _training_setting(cfg),
+                         _fmt(paper.get('best_error')), _fmt(ours),
+                         _diff(ours, paper.get('best_error')), _fmt(final),
+                         'n/a' if best_epoch is None else str(best_epoch),
+                         run.status()])
+        lines += ['', '## ' + group, ''] + _table_lines(head, body)
+    if plot_name:
+        lines += ['', 'Training and test error and cross-entropy loss '
+                  '(Fig. {0}a-d; shaded: one standard deviation within a '
+                  'window of 3 epochs, as in the paper):'.format(number), '',
+                  '![Figure {}]({})'.format(number, plot_name)]
+    return '\n'.join(lines) + '\n'
+
+
+# Fig. 5a-d: (log key, y label, in percent)
+_PANELS = (('main/error', 'training error (%)', True),
+           ('main/loss', 'training loss', False),
+           ('validation/main/error', 'test error (%)', True),
+           ('validation/main/loss', 'test loss', False))
+
+
+def plot_curves(rows, path):
+    """Writes a 2x2 PNG of training/test error and loss against epochs.
+
+    One line per run (dashed: batch normalization only), shaded by one
+    standard deviation within a window of 3 epochs (Fig. 5).
+
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
+    for ax, (key, ylabel, percent), letter in zip(axes.flat, _PANELS,
+                                                  'abcd'):
+        for i, (stem, cfg, run) in enumerate(rows):
+            if not run.exists:
+                continue
+            epochs, values = metrics.curve(run.log, key, percent)
+            if not values:
+                continue
+            colour = colours[i % len(colours)]
+            style = '-' if cfg['norm']['layers'] else '--'
+            std = metrics.window_std(values, 3)
+            ax.plot(epochs, values, style, color=colour,
+                    label='{} {}'.format(group_of(cfg), cfg['paper']['row']))
+            ax.fill_between(epochs, [v - s for v, s in zip(values, std)],
+                            [v + s for v, s in zip(values, std)],
+                            color=colour, alpha=0.2, linewidth=0)
+        ax.set_title('({}) {}'.format(letter, ylabel))
+        ax.set_xlabel('epoch')
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    if axes.flat[0].get_legend_handles_labels()[0]:
+        axes.flat[0].legend(fontsize='small')
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def build(kind, number, rows, plot_path=None):
+    """Markdown of one of the paper's tables or figures.
+
+    Args:
+        kind (str): ``table`` or ``figure``.
+        number (int): The paper's number.
+        rows (list): Candidate rows (:func:`load_rows`); those of the table
+            or figure are chosen by :func:`select`, and the others may hold
+            a steps table's target row.
+        plot_path (str): For a figure, where to write the PNG of its curves
+            (linked from the markdown by file name); None: no plot.
+
+    Returns:
+        str
+
+    Raises:
+        ValueError: No row reports that table or figure.
+
+    """
+    shape, chosen = select(rows, kind, number)
+    if not chosen:
+        raise ValueError('no configuration reports {} {}'.format(kind,
+                                                                 number))
+    if shape == 'accuracy':
+        return accuracy_table(number, chosen)
+    if shape == 'steps':
+        return steps_table(number, chosen, rows)
+    if plot_path:
+        _make_dir(plot_path)
+        plot_curves(chosen, plot_path)
+    return figure_table(number, chosen, plot_path and
+                        os.path.basename(plot_path))
 
 
 def _labels(runs):
@@ -297,12 +538,16 @@ def plot(runs, path):
     plt.close(fig)
 
 
-def _write(text, out, reduced_out, reduced):
-    path = reduced_out if (reduced and reduced_out) else out
+def _make_dir(path):
+    d = os.path.dirname(path)
+    if d:
+        os.makedirs(d, exist_ok=True)
+
+
+def _write(text, path, reduced):
+    """Writes ``text`` to ``path`` (stdout when None)."""
     if path:
-        d = os.path.dirname(path)
-        if d:
-            os.makedirs(d, exist_ok=True)
+        _make_dir(path)
         with open(path, 'w') as f:
             f.write(text)
         print('wrote {}{}'.format(path, ' (reduced-budget runs)'
@@ -311,19 +556,55 @@ def _write(text, out, reduced_out, reduced):
         sys.stdout.write(text)
 
 
+def _add_rows_options(s):
+    s.add_argument('number', type=int, help="the paper's number")
+    s.add_argument('--configs', default=None,
+                   help='folder of the configurations (default: configs/'
+                        '<folder of FOLDERS>)')
+    s.add_argument('--runs', default=None,
+                   help='folder of their runs (default: runs/<folder>)')
+    s.add_argument('--dataset', default='all',
+                   choices=('all', 'cifar10', 'cifar100'))
+    s.add_argument('--out', default=None, help='default: stdout')
+    s.add_argument('--reduced-out', default=None,
+                   help='where to write instead when a run is reduced')
+
+
+def _report(args):
+    """Builds a table or figure report; returns the exit status."""
+    folder = FOLDERS.get((args.command, args.number))
+    configs = args.configs or (folder and os.path.join('configs', folder))
+    runs = args.runs or (folder and os.path.join('runs', folder))
+    if not configs or not runs:
+        print('train.report: no default folder for {} {}; pass --configs '
+              'and --runs'.format(args.command, args.number), file=sys.stderr)
+        return 2
+    datasets = (None if args.dataset == 'all' else (args.dataset,))
+    rows = load_rows(configs, runs, datasets)
+    reduced = any(r.reduced for _, _, r in select(
+        rows, args.command, args.number)[1])
+    path = args.reduced_out if (reduced and args.reduced_out) else args.out
+    png = (os.path.splitext(path)[0] + '.png'
+           if path and args.command == 'figure' else None)
+    try:
+        text = build(args.command, args.number, rows, png)
+    except ValueError as e:
+        print('train.report: {} under {}'.format(e, configs),
+              file=sys.stderr)
+        return 2
+    _write(text, path, reduced)
+    if png:
+        print('wrote {}'.format(png), file=sys.stderr)
+    return 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog='python -m train.report')
     sub = p.add_subparsers(dest='command', required=True)
-    for name in ('table2', 'table3'):
-        s = sub.add_parser(name, help='build Table {} from runs'.format(
-            name[-1]))
-        s.add_argument('--configs', default='configs/table2')
-        s.add_argument('--runs', default='runs/table2')
-        s.add_argument('--dataset', default='all',
-                       choices=('all', 'cifar10', 'cifar100'))
-        s.add_argument('--out', default=None, help='default: stdout')
-        s.add_argument('--reduced-out', default=None,
-                       help='where to write instead when a run is reduced')
+    _add_rows_options(sub.add_parser(
+        'table', help="build one of the paper's tables from runs"))
+    _add_rows_options(sub.add_parser(
+        'figure', help="build a figure's numbers and curves from runs"))
     s = sub.add_parser('compare', help='compare runs side by side')
     s.add_argument('runs', nargs='+', help='run folders; the first is the '
                                            'reference')
@@ -331,27 +612,21 @@ def main(argv=None):
     s.add_argument('--plot', default=None, help='PNG of test error')
     args = p.parse_args(argv)
 
-    if args.command == 'compare':
-        runs = [Run(r) for r in args.runs]
-        missing = [r.path for r in runs if not r.exists]
-        if missing:
-            print('train.report: no finished epoch in {}'.format(
-                ', '.join(missing)), file=sys.stderr)
-            return 2
-        text = compare(runs)
-        sys.stdout.write(text)
-        if args.out:
-            _write(text, args.out, None, False)
-        if args.plot:
-            plot(runs, args.plot)
-            print('wrote {}'.format(args.plot), file=sys.stderr)
-        return 0
-    datasets = (('cifar10', 'cifar100') if args.dataset == 'all'
-                else (args.dataset,))
-    groups = load_table(args.configs, args.runs, datasets)
-    text = (table2 if args.command == 'table2' else table3)(groups)
-    reduced = any(r.reduced for _, rows in groups for _, _, r in rows)
-    _write(text, args.out, args.reduced_out, reduced)
+    if args.command != 'compare':
+        return _report(args)
+    runs = [Run(r) for r in args.runs]
+    missing = [r.path for r in runs if not r.exists]
+    if missing:
+        print('train.report: no finished epoch in {}'.format(
+            ', '.join(missing)), file=sys.stderr)
+        return 2
+    text = compare(runs)
+    sys.stdout.write(text)
+    if args.out:
+        _write(text, args.out, False)
+    if args.plot:
+        plot(runs, args.plot)
+        print('wrote {}'.format(args.plot), file=sys.stderr)
     return 0
 
 

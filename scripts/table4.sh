@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Reproduce Table 4 (Inception-V3, Section 4.3) and write results/table4.md.
+#
+#   bash scripts/table4.sh [cifar10|cifar100|all] [python -m train args]
+#
+# Trains every configs/table4/<dataset>/*.yaml into
+# ${MIXNORM_RUNS:-runs}/table4/<dataset>/<row>: finished rows are skipped,
+# interrupted ones resume from their last epoch.  Extra arguments go to
+# every run (e.g. --device @cupy:0, --data PATH).  A report over runs with
+# fewer epochs or subsets goes to runs/.../table4.md instead of results/.
+# Table 5 is built from the same runs by scripts/table5.sh.
+source "$(dirname "$0")/common.sh"
+which=${1:-all}
+[ $# -gt 0 ] && shift
+case $which in
+  cifar10|cifar100) sets=$which ;;
+  all) sets="cifar10 cifar100" ;;
+  *) usage_error "cifar10|cifar100|all" ;;
+esac
+runs=$runs_root/table4
+for ds in $sets; do
+  train_configs configs/table4/"$ds"/*.yaml -- "$@"
+done
+"$py" -m train.report table 4 --dataset "$which" \
+  --configs configs/table4 --runs "$runs" \
+  --out results/table4.md --reduced-out "$runs/table4.md"
