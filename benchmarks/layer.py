@@ -39,15 +39,13 @@ import numpy  # noqa: E402
 import chainer  # noqa: E402
 import chainer.links as L  # noqa: E402
 
+from benchmarks.throughput import load_grid  # noqa: E402
+
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 SHAPES = [(64, 196, 8, 8), (64, 448, 8, 8), (128, 448, 8, 8),
           (256, 128, 8, 8)]
 # Table 7: (batch, channels) -> iterations/sec, K = 1 is BN
-PAPER = {
-    (64, 196): {1: 16.40, 2: 14.46, 3: 14.42, 4: 13.91, 5: 13.69},
-    (64, 448): {1: 9.26, 2: 8.83, 3: 8.51, 4: 8.52, 5: 8.41},
-    (128, 448): {1: 7.35, 2: 6.59, 3: 6.51, 4: 6.41, 5: 6.38},
-}
+PAPER = load_grid()['paper']
 
 
 def grid(on_gpu, quick):
