@@ -14,7 +14,7 @@ from mixnorm.functions import from_rows
 from mixnorm.functions import MixtureNormalizationFunction
 from mixnorm.functions import to_rows
 
-INFERENCE_RULES = ('consistent', 'paper')
+INFERENCE_RULES = ('consistent', 'paper', 'batch')
 
 
 class _DeviceFiniteFlag(object):
@@ -111,6 +111,9 @@ class MixtureNormalization(link.Link):
       copies of a fit give exactly the output of that fit held once, which
       is Equation 34 with posteriors under that fit, so test mode matches
       the scale training mode produced.
+    * ``'batch'``: no queue; every test batch is normalized with a GMM
+      fitted to that batch, exactly as in training (the queue is left
+      untouched).  An ablation: test outputs then depend on the batch.
 
     The queue entry of a training step is that step's Equation 35-36
     statistics: lambda_k (mean posterior), mu_k and sigma_k^2, with
@@ -125,7 +128,8 @@ class MixtureNormalization(link.Link):
         decay (float): zeta of Equation 39.
         min_weight (float): components lighter than this are discarded.
         fit_fraction (float): fraction of the samples the GMM is fitted on.
-        inference (str): ``'consistent'`` or ``'paper'`` (see above).
+        inference (str): ``'consistent'``, ``'paper'`` or ``'batch'``
+            (see above); may be changed after training.
         dtype: parameter dtype.
         initial_gamma, initial_beta: initializers, as in BatchNormalization.
         check_finite (bool): raise ValueError on NaN/Inf input while
@@ -231,14 +235,19 @@ class MixtureNormalization(link.Link):
     def _forward_train(self, x):
         x_array = x.array if isinstance(x, variable.Variable) else x
         self._check_finite(x_array)
+        y, statistics = self._normalize_batch(x, x_array)
+        self._push(*statistics)
+        return y
+
+    def _normalize_batch(self, x, x_array):
+        """Fit the batch's GMM and apply Eq. 34-36; returns (y, stats)."""
         fit, resp = gmm_module.fit(
             to_rows(x_array), self.n_components, self.n_iter,
             fit_fraction=self.fit_fraction, min_weight=self.min_weight)
         self.last_fit = (fit, resp)
         node = MixtureNormalizationFunction(self.eps)
         y, = node.apply((x, self.gamma, self.beta, resp))
-        self._push(*node.statistics)
-        return y
+        return y, node.statistics
 
     # ---------------------------------------------------------- inference
     def queue(self):
@@ -252,6 +261,9 @@ class MixtureNormalization(link.Link):
                 self.queue_variances[-n:])
 
     def _forward_test(self, x):
+        if self.inference == 'batch':
+            x_array = x.array if isinstance(x, variable.Variable) else x
+            return self._normalize_batch(x, x_array)[0]
         if self.n_fits == 0:
             raise RuntimeError(
                 'MixtureNormalization {!r}: no training fit in the queue; '

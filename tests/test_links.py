@@ -183,3 +183,20 @@ def test_bad_arguments():
         MixtureNormalization(3, inference='eq38')
     with pytest.raises(ValueError):
         MixtureNormalization(3, fit_fraction=0)
+
+
+def test_batch_inference_fits_the_test_batch_and_leaves_queue(rng):
+    x = numpy.concatenate([rng.randn(100, 3) - 5, rng.randn(100, 3) + 5])
+    mn = MixtureNormalization(3, n_components=2, dtype=numpy.float64)
+    numpy.random.seed(0)
+    y_train = mn(x).array
+    queue = mn.queue_means.copy()
+    mn.inference = 'batch'
+    numpy.random.seed(0)
+    with chainer.using_config('train', False):
+        y_test = mn(x * 3).array
+    assert mn.n_fits == 1
+    numpy.testing.assert_array_equal(mn.queue_means, queue)
+    # normalized with the batch's own statistics: the scale is gone (up to
+    # eps, which is not scaled)
+    numpy.testing.assert_allclose(y_test, y_train, atol=1e-4)

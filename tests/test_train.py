@@ -65,6 +65,29 @@ def test_bn_and_mn_train_through_the_cli(tiny, tmp_path):
         assert 'finished: max test accuracy' in r.stderr
 
 
+def test_evaluate_reproduces_the_log_and_compares_rules(tiny, tmp_path):
+    """train.evaluate: the default rule gives the logged test accuracy."""
+    cfg = write_config(str(tmp_path / 'mn.yaml'), layers=('conv2',),
+                       batch_size=8, epochs=1)
+    out = str(tmp_path / 'mn')
+    r = train_cli(['--config', cfg, '--out', out, '--device', '@numpy',
+                   '--data', tiny['dir']], tiny['cache'])
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(
+        [sys.executable, '-m', 'train.evaluate', out, '--device', '@numpy'],
+        cwd=ROOT, env=env(tiny['cache']), capture_output=True, text=True,
+        timeout=300)
+    assert r.returncode == 0, r.stderr
+    rows = {line.split('|')[1].strip(): float(line.split('|')[3])
+            for line in r.stdout.splitlines()
+            if line.startswith('| ') and line.split('|')[1].strip() in
+            mixnorm.links.INFERENCE_RULES}
+    assert sorted(rows) == sorted(mixnorm.links.INFERENCE_RULES)
+    logged = 100 * _log(out)[-1]['validation/main/accuracy']
+    assert rows['consistent'] == pytest.approx(logged, abs=0.01)
+    assert os.path.exists(os.path.join(out, 'inference.md'))
+
+
 def test_existing_run_needs_resume_and_finished_run_is_skipped(tiny,
                                                                tmp_path):
     cfg = write_config(str(tmp_path / 'c.yaml'), batch_size=20, epochs=1)

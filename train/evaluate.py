@@ -1,0 +1,96 @@
+"""Re-evaluate a finished run with each mixture-normalization inference rule.
+
+    python -m train.evaluate RUN_DIR [--inference consistent paper batch]
+                             [--device @cupy:0|@numpy] [--out FILE]
+
+Loads ``RUN_DIR/model.npz`` into the run's model and measures test loss and
+accuracy on the run's test set (the same subset, if the run used one) once
+per rule of :class:`mixnorm.MixtureNormalization` (``'consistent'``:
+Eq. 38 with the scale-consistent factor, ``'paper'``: Eq. 38 as printed,
+``'batch'``: a GMM fitted to each test batch).  Batch normalization layers
+are always in test mode.  An ablation for the gap between training and test
+behaviour (issue "CIFAR pipeline", the bar to beat).
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy
+
+import mixnorm
+import chainer
+import chainer.functions as F
+
+from train import data as data_module
+from train import runner
+
+
+def evaluate(predictor, test_x, test_y, converter, device, batch_size):
+    """Mean test loss and accuracy (%) of ``predictor`` in test mode."""
+    loss = correct = 0.0
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        for i in range(0, len(test_x), batch_size):
+            batch = list(zip(test_x[i:i + batch_size],
+                             test_y[i:i + batch_size]))
+            x, t = converter(batch, device)
+            y = predictor(x)
+            loss += float(F.softmax_cross_entropy(y, t).array) * len(t)
+            correct += float((y.array.argmax(1) == t).sum())
+    return loss / len(test_x), 100.0 * correct / len(test_x)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog='python -m train.evaluate',
+                                description=__doc__.split('\n\n')[1])
+    p.add_argument('run', help='a finished run folder (holds model.npz)')
+    p.add_argument('--inference', nargs='+',
+                   default=list(mixnorm.links.INFERENCE_RULES),
+                   choices=mixnorm.links.INFERENCE_RULES)
+    p.add_argument('--device', default=None)
+    p.add_argument('--out', default=None,
+                   help='Markdown table (default RUN/inference.md)')
+    args = p.parse_args(argv)
+
+    with open(os.path.join(args.run, 'run.json')) as f:
+        info = json.load(f)
+    cfg = info['config']
+    source = None if info['data'] == cfg['dataset'] else info['data']
+    dataset = data_module.load_dataset(cfg['dataset'], source)
+    test_x, test_y = data_module.subset(dataset['test_x'], dataset['test_y'],
+                                        info['test_subset'], seed=1)
+    device = chainer.get_device(args.device or runner.default_device())
+    device.use()
+    predictor, paths = runner.build_model(cfg, len(dataset['classes']))
+    chainer.serializers.load_npz(os.path.join(args.run, 'model.npz'),
+                                 predictor)
+    predictor.to_device(device)
+    converter = data_module.Preprocess(dataset['mean'], dataset['std'],
+                                       augment=False)
+    norms = [link for _, link in predictor.namedlinks()
+             if isinstance(link, mixnorm.MixtureNormalization)]
+    if not norms:
+        print('{}: no mixture normalization in this run'.format(args.run),
+              file=sys.stderr)
+        return 2
+    numpy.random.seed(info['seed'])  # 'batch' draws k-means++ seeds
+    lines = ['# Test metrics by inference rule: {}'.format(args.run), '',
+             '- model: {} with MN at {}; test images: {}; device: {}'.format(
+                 cfg['model'], ', '.join(paths), len(test_x), device), '',
+             '| inference | test loss | test acc. (%) |', '|---|---|---|']
+    for rule in args.inference:
+        for link in norms:
+            link.inference = rule
+        loss, acc = evaluate(predictor, test_x, test_y, converter, device,
+                             cfg['batch_size'])
+        lines.append('| {} | {:.4f} | {:.2f} |'.format(rule, loss, acc))
+    text = '\n'.join(lines) + '\n'
+    out = args.out or os.path.join(args.run, 'inference.md')
+    with open(out, 'w') as f:
+        f.write(text)
+    print(text + 'wrote ' + out)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
