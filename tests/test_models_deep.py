@@ -254,11 +254,6 @@ def test_registry():
 
 # --- Mixture normalization placed by norm_paths ------------------------------
 
-needs_mn = pytest.mark.skipif(not hasattr(mixnorm, 'replace_bn'),
-                              reason='mixnorm core not available')
-
-
-@needs_mn
 @pytest.mark.parametrize('layers', [['red1', 'red2', 'inc3/0'],
                                     ['inc2/0', 'inc3/0']])
 def test_inception_with_mn(layers):
@@ -276,7 +271,6 @@ def test_inception_with_mn(layers):
         assert numpy.isfinite(model(x).array).all()
 
 
-@needs_mn
 def test_densenet_with_mn():
     model = DenseNet(100, depth=19)
     paths = model.norm_paths(['trans1', 'trans2', 'final'])
