@@ -47,6 +47,8 @@ import numpy  # noqa: E402
 
 import chainer  # noqa: E402
 
+from benchmarks.machine import device_name  # noqa: E402
+
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 
 # (m, D): DenseNet's last BN in Table 7 at batch 64/128 (8x8 maps, 196 or
@@ -156,16 +158,7 @@ def versions():
     return out
 
 
-def cpu_name():
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    name = line.split(':', 1)[1].strip()
-                    return '{} ({} CPUs)'.format(name, os.cpu_count())
-    except OSError:
-        pass
-    return '{} ({} CPUs)'.format(platform.processor(), os.cpu_count())
+
 
 
 def main(argv=None):
@@ -183,13 +176,10 @@ def main(argv=None):
         grid = QUICK
     else:
         grid = [(s, k, n) for s in SHAPES for k in (3, 5) for n in (2, 8)]
+    dev_name = device_name(device)
     if on_gpu:
         import cupy
-        dev_name = cupy.cuda.runtime.getDeviceProperties(
-            device.device.id)['name'].decode()
         sync = cupy.cuda.Device(device.device.id).synchronize
-    else:
-        dev_name = cpu_name()
     tag = 'gpu' if on_gpu else 'cpu'
 
     em_rows = []

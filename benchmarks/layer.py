@@ -39,6 +39,7 @@ import numpy  # noqa: E402
 import chainer  # noqa: E402
 import chainer.links as L  # noqa: E402
 
+from benchmarks.machine import device_name  # noqa: E402
 from benchmarks.throughput import load_grid  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
@@ -95,23 +96,7 @@ def step(link, x, gy):
     return run
 
 
-def device_description(device):
-    if device.xp is numpy:
-        name = platform.processor() or platform.machine()
-        try:
-            with open('/proc/cpuinfo') as f:
-                for line in f:
-                    if line.startswith('model name'):
-                        name = line.split(':', 1)[1].strip()
-                        break
-        except OSError:
-            pass
-        return '{} ({} CPUs)'.format(name, os.cpu_count())
-    import cupy
-    props = cupy.cuda.runtime.getDeviceProperties(device.device.id)
-    return '{} (cuDNN {})'.format(
-        props['name'].decode(),
-        'enabled' if chainer.backends.cuda.cudnn_enabled else 'not used')
+
 
 
 def versions(device):
@@ -179,7 +164,7 @@ def report(rows, device, rounds, inner, args):
     lines = [
         '# MixtureNormalization vs BatchNormalization, one layer, '
         'forward + backward', '',
-        '- device: {}'.format(device_description(device)),
+        '- device: {}'.format(device_name(device)),
         '- date: {}'.format(datetime.datetime.now().isoformat(
             timespec='seconds')),
         '- versions: {}'.format(', '.join(

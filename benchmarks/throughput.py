@@ -54,6 +54,7 @@ import numpy  # noqa: E402
 import chainer  # noqa: E402
 import chainer.functions as F  # noqa: E402
 
+from benchmarks.machine import device_name  # noqa: E402
 from models.densenet import DenseNet  # noqa: E402
 from train.runner import default_device  # noqa: E402
 
@@ -225,24 +226,7 @@ def run_setting(batch, dim, ks, args, device):
     return {k: statistics.median(r) for k, r in rates.items()}
 
 
-def device_name(device):
-    if device.xp is numpy:
-        name = platform.processor() or platform.machine()
-        try:
-            with open('/proc/cpuinfo') as f:
-                for line in f:
-                    if line.startswith('model name'):
-                        name = line.split(':', 1)[1].strip()
-                        break
-        except OSError:
-            pass
-        return 'CPU: %s (%d cores)' % (name, os.cpu_count() or 0)
-    import cupy
-    props = cupy.cuda.runtime.getDeviceProperties(device.device.id)
-    name = props['name']
-    if isinstance(name, bytes):
-        name = name.decode()
-    return 'GPU %d: %s' % (device.device.id, name)
+
 
 
 def versions():
