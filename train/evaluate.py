@@ -8,7 +8,9 @@ accuracy on the run's test set (the same subset, if the run used one) once
 per rule of :class:`mixnorm.MixtureNormalization` (``'consistent'``:
 Eq. 38 with the scale-consistent factor, ``'paper'``: Eq. 38 as printed,
 ``'batch'``: a GMM fitted to each test batch).  Batch normalization layers
-are always in test mode.  An ablation for the gap between training and test
+are always in test mode.  The test set is evaluated in one fixed random
+order, so that every batch mixes the classes as training batches do (the
+stored order is by class, which would hand ``'batch'`` class-pure batches).  An ablation for the gap between training and test
 behaviour (issue "CIFAR pipeline", the bar to beat).
 """
 import argparse
@@ -59,6 +61,10 @@ def main(argv=None):
     dataset = data_module.load_dataset(cfg['dataset'], source)
     test_x, test_y = data_module.subset(dataset['test_x'], dataset['test_y'],
                                         info['test_subset'], seed=1)
+    # Test sets are stored class by class; with 'batch' a batch's own
+    # statistics would then carry its class.  Mixed batches, as in training.
+    order = numpy.random.RandomState(info['seed']).permutation(len(test_x))
+    test_x, test_y = test_x[order], test_y[order]
     device = chainer.get_device(args.device or runner.default_device())
     device.use()
     predictor, paths = runner.build_model(cfg, len(dataset['classes']))
