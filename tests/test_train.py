@@ -85,6 +85,7 @@ def test_evaluate_reproduces_the_log_and_compares_rules(tiny, tmp_path):
     assert sorted(rows) == sorted(mixnorm.links.INFERENCE_RULES)
     logged = 100 * _log(out)[-1]['validation/main/accuracy']
     assert rows['consistent'] == pytest.approx(logged, abs=0.01)
+    assert 'training mode' in r.stdout
     assert os.path.exists(os.path.join(out, 'inference.md'))
 
 
