@@ -2,9 +2,10 @@
 # to use, and the one loop that trains a list of configurations.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# scripts/setup_env.sh pinned (MIXNORM_CUDA=cuda12|cuda13 adds CuPy), or
-# the interpreter named by MIXNORM_PYTHON.
-py=${MIXNORM_PYTHON:-$(bash scripts/setup_env.sh pinned | tail -n 1)}
+# scripts/setup_env.sh ${MIXNORM_ENV:-pinned} (MIXNORM_CUDA=cuda12|cuda13
+# adds CuPy; cuda13 needs MIXNORM_ENV=modern), or the interpreter named by
+# MIXNORM_PYTHON.
+py=${MIXNORM_PYTHON:-$(bash scripts/setup_env.sh "${MIXNORM_ENV:-pinned}" | tail -n 1)}
 runs_root=${MIXNORM_RUNS:-runs}
 
 # train_configs CONFIG... [-- TRAIN_ARGS...]

@@ -10,8 +10,7 @@
 # run).  Data: --data PATH or MIXNORM_DATA (image folder or .zip), else
 # CIFAR-10 through chainer.datasets.  Runs go to runs/main/<budget>/ (or
 # $MIXNORM_RUNS/main/<budget>/); re-running resumes or skips them.
-# Python: scripts/setup_env.sh pinned (MIXNORM_CUDA=cuda12|cuda13 adds
-# CuPy), or the interpreter in MIXNORM_PYTHON.
+# Python: see scripts/common.sh (MIXNORM_ENV, MIXNORM_CUDA, MIXNORM_PYTHON).
 source "$(dirname "$0")/common.sh"
 budget=quick
 args=()

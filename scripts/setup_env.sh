@@ -35,6 +35,11 @@ case $kind in
   *) echo "usage: $0 pinned|modern [DIR]" >&2; exit 2 ;;
 esac
 
+if [ "$kind" = pinned ] && [ "${MIXNORM_CUDA:-}" = cuda13 ]; then
+  echo "setup_env: CuPy for CUDA 13 (CuPy 14) needs NumPy 2; use the modern" \
+       "environment (MIXNORM_ENV=modern for the scripts) or MIXNORM_CUDA=cuda12" >&2
+  exit 2
+fi
 stamp="$kind $(cat "$root/setup.py" "$0" | cksum) ${MIXNORM_CUDA:-}"
 if [ -f "$venv/.mixnorm-ready" ] && [ "$(cat "$venv/.mixnorm-ready")" = "$stamp" ]; then
   echo "$venv/bin/python"; exit 0
