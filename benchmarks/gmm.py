@@ -31,7 +31,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -47,7 +46,7 @@ import numpy  # noqa: E402
 
 import chainer  # noqa: E402
 
-from benchmarks.machine import device_name  # noqa: E402
+from benchmarks.machine import device_name, versions  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 
@@ -142,23 +141,6 @@ def have_sklearn():
     except ImportError:
         return False
     return True
-
-
-def versions():
-    out = {'python': platform.python_version(), 'numpy': numpy.__version__,
-           'chainer': chainer.__version__}
-    if have_sklearn():
-        import sklearn
-        out['scikit-learn'] = sklearn.__version__
-    try:
-        import cupy
-        out['cupy'] = cupy.__version__
-    except ImportError:
-        pass
-    return out
-
-
-
 
 
 def main(argv=None):
@@ -304,7 +286,8 @@ def report(em_rows, fit_rows, dev_name, on_gpu, args):
         '- date: {}'.format(datetime.datetime.now().isoformat(
             timespec='seconds')),
         '- versions: {}'.format(', '.join(
-            '{} {}'.format(k, v) for k, v in versions().items())),
+            '{} {}'.format(k, v)
+            for k, v in versions('numpy', 'chainer', 'sklearn', 'cupy').items())),
         '- command: `python benchmarks/gmm.py {}`'.format(' '.join(
             sys.argv[1:])),
         '- timing: all variants in one process on the same data, '

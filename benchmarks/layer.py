@@ -23,7 +23,6 @@ Usage::
 import argparse
 import datetime
 import os
-import platform
 import statistics
 import sys
 import time
@@ -39,7 +38,7 @@ import numpy  # noqa: E402
 import chainer  # noqa: E402
 import chainer.links as L  # noqa: E402
 
-from benchmarks.machine import device_name  # noqa: E402
+from benchmarks.machine import device_name, versions  # noqa: E402
 from benchmarks.throughput import load_grid  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
@@ -94,19 +93,6 @@ def step(link, x, gy):
         y.grad = gy
         y.backward()
     return run
-
-
-
-
-
-def versions(device):
-    out = {'python': platform.python_version(), 'numpy': numpy.__version__,
-           'chainer': chainer.__version__}
-    if device.xp is not numpy:
-        import cupy
-        out['cupy'] = cupy.__version__
-        out['CUDA runtime'] = cupy.cuda.runtime.runtimeGetVersion()
-    return out
 
 
 def main(argv=None):
@@ -168,7 +154,8 @@ def report(rows, device, rounds, inner, args):
         '- date: {}'.format(datetime.datetime.now().isoformat(
             timespec='seconds')),
         '- versions: {}'.format(', '.join(
-            '{} {}'.format(k, v) for k, v in versions(device).items())),
+            '{} {}'.format(k, v)
+            for k, v in versions('numpy', 'chainer', 'cupy').items())),
         '- command: `python benchmarks/layer.py {}`'.format(
             ' '.join(sys.argv[1:])),
         '- timing: one process, same float32 tensor, training mode, '

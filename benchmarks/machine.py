@@ -33,3 +33,19 @@ def device_name(device):
     return 'GPU {}: {} (cuDNN {})'.format(
         device.device.id, name,
         'enabled' if chainer.backends.cuda.cudnn_enabled else 'not used')
+
+
+def versions(*modules):
+    """Python's version and those of the named modules that import.
+
+    Args:
+        modules (str): module names, e.g. ``'numpy', 'chainer', 'cupy'``.
+    """
+    import importlib
+    out = {'python': platform.python_version()}
+    for name in modules:
+        try:
+            out[name] = importlib.import_module(name).__version__
+        except ImportError:
+            pass
+    return out
