@@ -1,21 +1,33 @@
 #!/usr/bin/env bash
-# Issue 4's device check, in one call on a GPU machine (at most 8 minutes:
-# the steps' time limits add up to 480 s):
+# The device check, in one call on a GPU machine:
+#   bash benchmarks/gpu_check.sh [--train EPOCHS]
 # installs the wheels carried in .whl/ (Chainer 7.8.1 and the pure-Python
 # packages it and pytest need) into .site, runs the GPU tests, then the
-# layer and GMM benchmarks; results and logs go to $OUT.
+# layer, GMM and breakdown benchmarks (about 2 minutes on an H100; the
+# steps' limits add up to 460 s).  With --train N, and only if the GPU
+# tests passed, it then trains BN-2 and MN-2 of the CIFAR CNN (Table 2,
+# CIFAR-10) side by side for N epochs on .data/cifar10-jpeg.zip (copy the
+# zip there, an ignored folder, for that call only), compares them and
+# re-evaluates both under every inference rule.  The training gets what is
+# left of MIXNORM_CHECK_BUDGET (default 570 s, for a 600 s call) after the
+# checks, less 150 s for the comparison.
+# Results go to $OUT (at most 8 files come back: step logs are in logs.tgz).
 #
 # From a session with a GPU lease (the machine has Python 3.12, NumPy 2.x and
 # cupy-cuda13x, no Chainer, no cuDNN):
-#   run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=540)
+#   run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=480)
+#   run(command="bash benchmarks/gpu_check.sh --train 25",
+#       carry=[".whl", ".data"], timeout_s=600)
 # Prepare .whl/ first, on the development machine:
 #   python -m pip wheel --no-deps --no-build-isolation chainer==7.8.1 -w .whl
 #   python -m pip wheel --no-deps six filelock typing_extensions pytest \
 #       iniconfig pluggy packaging pygments -w .whl
 set -u
-# tests/test_gpu.py turns the kernels on itself; the benchmarks need
-# MIXNORM_KERNELS=1 (set below): the kernel path is off by default.
+epochs=0
+[ "${1:-}" = --train ] && epochs=${2:?--train needs a number of epochs}
+budget=${MIXNORM_CHECK_BUDGET:-570}  # seconds for the whole call
 OUT=${OUT:-/tmp/mixnorm-gpu-check}
+LOGS=$(mktemp -d)
 mkdir -p "$OUT"
 cd "$(dirname "$0")/.."
 exec > >(tee "$OUT/gpu_check.log") 2>&1
@@ -28,11 +40,13 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log it
     local name=$1 limit=$2
     shift 2
     echo "=== $name ($(date -u +%H:%M:%S), limit ${limit}s)"
-    timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+    timeout "$limit" "$@" > "$LOGS/$name.log" 2>&1
     local rc=$?
-    tail -n 60 "$OUT/$name.log"
+    grep -v -E 'UserWarning|warnings.warn|cuDNN is not|reinstall CuPy|install-cudnn|_bootstrap._gcd' \
+        "$LOGS/$name.log" | tail -n 70
     echo "=== $name: exit $rc"
     [ "$rc" -eq 0 ] || status=1
+    return "$rc"
 }
 
 {
@@ -41,6 +55,7 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log it
     python3 -c 'import numpy, cupy; print("numpy", numpy.__version__,
 "cupy", cupy.__version__, "CUDA", cupy.cuda.runtime.runtimeGetVersion())'
     lscpu | grep -E 'Model name|^CPU\(s\)'
+    date -u +%Y-%m-%dT%H:%M:%SZ
 } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
 
@@ -51,12 +66,53 @@ from chainer.backends import cuda
 print("chainer", chainer.__version__, "cuda", cuda.available,
       "cudnn", cuda.cudnn_enabled)
 assert cuda.available, "Chainer does not see CUDA"'
-step tests 180 python3 -m pytest -m gpu -v -rs -p no:cacheprovider \
-    tests/test_gpu.py
-export MIXNORM_KERNELS=1  # the benchmarks time the kernel path
-step layer 100 python3 benchmarks/layer.py --device @cupy:0 \
+# tests/test_gpu.py turns the kernels on itself
+step tests 150 python3 -m pytest -m gpu -v -rs -p no:cacheprovider \
+    --tb=short --durations=8 tests/test_gpu.py
+tests_ok=$?
+export MIXNORM_KERNELS=1  # the benchmarks time the kernel path (the default)
+step layer 90 python3 benchmarks/layer.py --device @cupy:0 \
     --out "$OUT/layer-gpu.md"
-step gmm 100 python3 benchmarks/gmm.py --device @cupy:0 \
+step gmm 90 python3 benchmarks/gmm.py --device @cupy:0 \
     --out "$OUT/gmm-gpu.md"
+step breakdown 40 python3 benchmarks/breakdown.py --device @cupy:0 \
+    --out "$OUT/breakdown-gpu.md"
+MIXNORM_KERNELS=0 step breakdown-generic 40 python3 benchmarks/breakdown.py \
+    --device @cupy:0 --out "$LOGS/breakdown-gpu-generic.md"
+
+tar czf "$OUT/logs.tgz" -C "$LOGS" .  # again at the end
+if [ "$epochs" -gt 0 ] && [ "$tests_ok" -ne 0 ]; then
+    echo "=== training skipped: the GPU tests failed"
+elif [ "$epochs" -gt 0 ]; then
+    data=.data/cifar10-jpeg.zip
+    runs=/tmp/mixnorm-runs
+    export MIXNORM_CACHE=/tmp/mixnorm-cache
+    step decode 90 python3 -c "from train.data import load_dataset
+load_dataset('cifar10', '$data')"
+    # what is left of the budget, less 150 s for the comparison and the
+    # re-evaluations; a run cut short keeps the epochs it finished
+    limit=$((budget - SECONDS - 150))
+    echo "=== training BN-2 and MN-2 side by side, $epochs epochs, at most ${limit}s ($(date -u +%H:%M:%S))"
+    for row in bn2 mn2; do
+        timeout "$limit" python3 -m train \
+            --config "configs/table2/cifar10/$row.yaml" --out "$runs/$row" \
+            --epochs "$epochs" --data "$data" --device @cupy:0 \
+            > "$LOGS/train-$row.log" 2>&1 &
+    done
+    wait
+    echo "=== training done ($(date -u +%H:%M:%S))"
+    for row in bn2 mn2; do
+        tail -n 3 "$LOGS/train-$row.log"
+        cp "$runs/$row/log" "$LOGS/log-$row.json" 2>/dev/null
+    done
+    step compare 30 python3 -m train.report compare "$runs/bn2" \
+        "$runs/mn2" --out "$OUT/compare.md" --plot "$LOGS/compare.png"
+    for row in bn2 mn2; do
+        step "evaluate-$row" 45 python3 -m train.evaluate "$runs/$row" \
+            --out "$LOGS/inference-$row.md"
+        cat "$LOGS/inference-$row.md" 2>/dev/null
+    done
+fi
+tar czf "$OUT/logs.tgz" -C "$LOGS" .
 echo "=== done, status $status"
 exit $status

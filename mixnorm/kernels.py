@@ -3,11 +3,12 @@
 The GPU path of :mod:`mixnorm.gmm` and :mod:`mixnorm.functions`.  It
 computes what the NumPy reference computes, with few kernel launches and no
 host-device synchronisation: every loop bound is a shape or a
-hyper-parameter known on the host, random numbers come from the CuPy
-generator as device arrays, index choices (k-means++ candidates, the best
-trial, the fitted subset) are made and consumed on the device, and
-reductions over blocks of rows end in per-block partial sums that the next
-kernel adds up, so nothing is read back.
+hyper-parameter known on the host, random numbers are drawn on the device
+from a device-held state (:class:`DeviceUniforms`), index choices
+(k-means++ candidates, the best trial, the fitted subset) are made and
+consumed on the device, and reductions over blocks of rows end in
+per-block partial sums that the next kernel adds up, so nothing is read
+back.
 
 Kernels (``_SOURCE``, compiled by NVRTC once per dtype and K):
 
@@ -25,14 +26,16 @@ Kernels (``_SOURCE``, compiled by NVRTC once per dtype and K):
 * ``affine_rows``: the subset of rows fitted when ``fit_fraction < 1``;
 * ``mn_stats``, ``mn_output``, ``mn_grad_stats``, ``mn_grad_x``: Eq. 34-36
   and their gradient on the (N, C, H*W) layout;
-* ``nonfinite``: a sticky device flag set by any NaN or Inf.
+* ``nonfinite``: a sticky device flag set by any NaN or Inf;
+* ``uniforms`` (``_UNIFORM_SOURCE``): counter-based random numbers.
 
 CuPy is imported here only if it is installed; :func:`supports` tells
-whether an array takes this path.  The path is off unless ``enabled`` is set
-(environment variable ``MIXNORM_KERNELS=1``, or ``kernels.enabled = True``)
-until tests/test_gpu.py has passed on a GPU; CuPy arrays otherwise run the
-array-generic reference code of :mod:`mixnorm.gmm` and
-:mod:`mixnorm.functions`, which synchronises in a few places.
+whether an array takes this path.  It is on by default (tests/test_gpu.py
+passed on an H100, see benchmarks/results/gpu-tests.md); environment
+variable ``MIXNORM_KERNELS=0``, or ``kernels.enabled = False``, turns it off,
+and CuPy arrays then run the array-generic reference code of
+:mod:`mixnorm.gmm` and :mod:`mixnorm.functions`, which synchronises in a few
+places and is about 45 times slower per MN call.
 """
 import math
 import os
@@ -649,11 +652,36 @@ extern "C" __global__ void nonfinite(const bits_t* __restrict__ x,
 }
 '''
 
+# Counter-based uniforms (splitmix64 of key + counter): state = [key,
+# counter] in device memory, read and advanced by the kernel itself, so a
+# draw needs no host value and can be captured into a CUDA graph (cuRAND,
+# which CuPy's generator uses, cannot be called during a capture).
+_UNIFORM_SOURCE = r'''
+__device__ __forceinline__ unsigned long long mix64(unsigned long long z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+extern "C" __global__ void uniforms(unsigned long long* state, long long n,
+                                    double* __restrict__ out) {
+    const unsigned long long key = state[0], base = state[1];
+    for (long long i = threadIdx.x; i < n; i += blockDim.x) {
+        const unsigned long long z =
+            mix64(key + (base + (unsigned long long)i + 1ull)
+                  * 0x9e3779b97f4a7c15ull);
+        out[i] = (double)(z >> 11) * 1.1102230246251565e-16;  // 2^-53
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) state[1] = base + (unsigned long long)n;
+}
+'''
+
 _modules = {}
 
 
 #: Whether CuPy arrays take the kernel path (see the module docstring).
-enabled = os.environ.get('MIXNORM_KERNELS', '0') == '1'
+enabled = os.environ.get('MIXNORM_KERNELS', '1') != '0'
 
 
 def supports(x):
@@ -684,8 +712,55 @@ def _flat_grid(size, threads=256):
     return max(1, min(4096, -(-size // threads)))
 
 
+class DeviceUniforms(object):
+    """Uniform [0, 1) doubles drawn on the device from a device-held state.
+
+    The generator of the kernel path when no ``rng`` is given: each draw is
+    one launch that reads and advances a (key, counter) pair in device
+    memory (``uniforms``), so drawing needs no host-device traffic and works
+    inside a CUDA graph capture.  One state per device; the key comes from
+    :func:`seed` or, on first use, from NumPy's global generator.
+    """
+
+    def __init__(self):
+        self._states = {}
+
+    def seed(self, seed=None):
+        """Reset the current device's state to ``seed`` (None: from NumPy's
+        global generator)."""
+        if seed is None:
+            seed = numpy.random.randint(2 ** 62)
+        key = (int(seed) * 0xd1342543de82ef95 + 0x632be59bd9b4e019) \
+            % 2 ** 64
+        self._states[cupy.cuda.Device().id] = cupy.asarray(
+            numpy.array([key, 0], numpy.uint64))
+
+    def random_sample(self, size):
+        """(size,) float64 uniforms on the current device."""
+        state = self._states.get(cupy.cuda.Device().id)
+        if state is None:
+            self.seed()
+            state = self._states[cupy.cuda.Device().id]
+        out = cupy.empty(size, numpy.float64)
+        module = _modules.get('uniforms')
+        if module is None:
+            module = _modules['uniforms'] = cupy.RawModule(
+                code=_UNIFORM_SOURCE)
+        module.get_function('uniforms')((1,), (128,), (state, size, out))
+        return out
+
+
+#: The kernel path's default random generator (see :class:`DeviceUniforms`).
+uniforms = DeviceUniforms()
+
+
+def seed(value=None):
+    """Seed the kernel path's generator on the current device."""
+    uniforms.seed(value)
+
+
 def _random(rng):
-    return cupy.random if rng is None else rng
+    return uniforms if rng is None else rng
 
 
 def _contiguous(a, dtype):

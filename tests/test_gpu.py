@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.gpu,
 
 @pytest.fixture(autouse=True)
 def kernel_path(monkeypatch):
-    """Every test here runs the kernels, which are off by default."""
+    """Every test here runs the kernels (even with MIXNORM_KERNELS=0)."""
     monkeypatch.setattr(kernels, 'enabled', True)
 
 # The kernels' float32 results are compared with the NumPy path run in
@@ -79,6 +79,57 @@ def match(reference, other):
     order = [int(numpy.argmin(((oth - r) ** 2).sum(1))) for r in ref]
     assert sorted(order) == list(range(len(order)))
     return order
+
+
+# ------------------------------------------------------- random numbers
+def uniforms_reference(seed, start, n):
+    """kernels.DeviceUniforms' numbers, computed in Python integers."""
+    mask = 2 ** 64 - 1
+    key = (seed * 0xd1342543de82ef95 + 0x632be59bd9b4e019) & mask
+    out = []
+    for i in range(start, start + n):
+        z = (key + (i + 1) * 0x9e3779b97f4a7c15) & mask
+        z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & mask
+        z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & mask
+        out.append(((z ^ (z >> 31)) >> 11) * 2.0 ** -53)
+    return numpy.array(out)
+
+
+def test_device_uniforms():
+    gen = kernels.DeviceUniforms()
+    gen.seed(5)
+    a = cupy.asnumpy(gen.random_sample(300))
+    b = cupy.asnumpy(gen.random_sample(7))
+    numpy.testing.assert_array_equal(a, uniforms_reference(5, 0, 300))
+    numpy.testing.assert_array_equal(b, uniforms_reference(5, 300, 7))
+    gen.seed(5)
+    numpy.testing.assert_array_equal(cupy.asnumpy(gen.random_sample(300)), a)
+    gen.seed(6)
+    assert not numpy.isin(cupy.asnumpy(gen.random_sample(300)), a).any()
+    big = cupy.asnumpy(gen.random_sample(200000))
+    assert big.min() >= 0 and big.max() < 1
+    counts = numpy.histogram(big, bins=20, range=(0, 1))[0]
+    assert numpy.abs(counts / 10000. - 1).max() < 0.05
+
+
+def test_device_uniforms_advance_inside_a_graph():
+    gen = kernels.DeviceUniforms()
+    gen.seed(1)
+    gen.random_sample(4)  # compile
+    stream = capture_stream()
+    with stream:
+        stream.begin_capture()
+        try:
+            out = gen.random_sample(4)
+        finally:
+            graph = stream.end_capture()
+        draws = []
+        for _ in range(2):
+            graph.launch(stream)
+            stream.synchronize()
+            draws.append(cupy.asnumpy(out))
+    numpy.testing.assert_array_equal(draws[0], uniforms_reference(1, 4, 4))
+    numpy.testing.assert_array_equal(draws[1], uniforms_reference(1, 8, 4))
 
 
 # ------------------------------------------------------------ GMM pieces
@@ -215,6 +266,17 @@ def test_layer_matches_numpy():
 
 
 # ------------------------------------------------------- synchronisation
+# blocking: work on the legacy stream during a capture also fails
+STREAM = None
+
+
+def capture_stream():
+    global STREAM
+    if STREAM is None:
+        STREAM = cupy.cuda.Stream()
+    return STREAM
+
+
 def capture(fn):
     """Run fn while capturing the current work into a CUDA graph.
 
@@ -222,7 +284,7 @@ def capture(fn):
     stream or device synchronise, an implicit sync with the legacy stream)
     is illegal during capture, so CUDA raises and the capture fails.
     """
-    stream = cupy.cuda.Stream()  # blocking: legacy-stream work also fails
+    stream = capture_stream()
     with stream:
         stream.begin_capture()
         try:
@@ -250,8 +312,9 @@ def test_training_forward_does_not_synchronise(k, n_iter):
             0, 3, 1, 2)))
     mn = MixtureNormalization(448, n_components=k, n_iter=n_iter)
     mn.to_device('@cupy:0')
-    for _ in range(2):  # compile the kernels, allocate, warm the pool
-        mn(x)
+    with capture_stream():  # compile, allocate, warm this stream's pool
+        for _ in range(2):
+            mn(x)
     cupy.cuda.Device().synchronize()
     n_fits = mn.n_fits
     y = capture(lambda: mn(x))

@@ -23,6 +23,7 @@ import sys
 import numpy
 
 import mixnorm
+from mixnorm import kernels
 import chainer
 import chainer.functions as F
 from chainer import training
@@ -105,7 +106,8 @@ class RandomStates(training.Extension):
     Saves and restores NumPy's global generator (which draws the data
     order, the augmentation and, on the CPU, mixture normalization's
     seeding) and Python's :mod:`random`.  CuPy cannot export its
-    generator's state, so on a GPU it is reseeded at every epoch end from
+    generator's state, so on a GPU it and the kernel path's generator
+    (:func:`mixnorm.kernels.seed`) are reseeded at every epoch end from
     NumPy's generator, and the seed is what the snapshot keeps.
 
     Args:
@@ -125,6 +127,7 @@ class RandomStates(training.Extension):
         if self.use_cupy:
             self.cupy_seed = int(numpy.random.randint(2 ** 31 - 1))
             chainer.backends.cuda.cupy.random.seed(self.cupy_seed)
+            kernels.seed(self.cupy_seed)
 
     def serialize(self, serializer):
         if isinstance(serializer, chainer.serializer.Serializer):
@@ -151,6 +154,7 @@ class RandomStates(training.Extension):
         self.cupy_seed = int(serializer('cupy_seed', None))
         if self.use_cupy:
             chainer.backends.cuda.cupy.random.seed(self.cupy_seed)
+            kernels.seed(self.cupy_seed)
 
 
 def build_model(cfg, n_classes):
@@ -295,6 +299,7 @@ def run(cfg, out, device=None, epochs=None, seed=0, resume=False,
     numpy.random.seed(seed)
     if use_cupy:
         chainer.backends.cuda.cupy.random.seed(seed)
+        kernels.seed(seed)
 
     predictor, mn_paths = build_model(cfg, n_classes)
     model = Classifier(predictor)

@@ -1,0 +1,186 @@
+"""Where the time of one MixtureNormalization call goes, on a GPU.
+
+At one shape, K and n_iter (default Table 7's (64, 448, 8, 8), K = 3,
+n_iter = 2) it times, in one process on the same tensor, the median ms per
+call of:
+
+* ``BN fwd+bwd`` and ``MN fwd+bwd``: as ``benchmarks/layer.py`` does;
+* ``fit``: :func:`mixnorm.gmm.fit` alone; ``MN function fwd+bwd``:
+  :func:`mixnorm.mixture_normalization` from given posteriors;
+* ``... enqueue``: the host time to issue the calls (100 calls, one
+  synchronisation at the end, divided by 100): when it is close to the
+  synchronised time, Python and launch overhead bound the call;
+* ``... graph replay``: the training forward captured once into a CUDA
+  graph and replayed: the device time with no Python in the way.
+
+It also counts the nodes (kernels, copies) of the captured forwards
+through the CUDA driver API.  Output goes to stdout and, with ``--out``,
+to a markdown file.
+
+Usage::
+
+    python benchmarks/breakdown.py --device @cupy:0 --out breakdown.md
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
+sys.path.insert(0, ROOT)
+
+import mixnorm  # noqa: E402  (patches the stack before Chainer is imported)
+from mixnorm import MixtureNormalization, gmm  # noqa: E402
+
+import numpy  # noqa: E402
+
+import chainer  # noqa: E402
+import chainer.links as L  # noqa: E402
+
+from benchmarks.layer import activations, step  # noqa: E402
+from benchmarks.machine import device_name, versions  # noqa: E402
+
+
+def timed(fn, sync, rounds=20, inner=10):
+    """Median ms per call (synchronised) and host ms per call (enqueue)."""
+    for _ in range(3):
+        fn()
+    sync()
+    per_call = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        sync()
+        per_call.append((time.perf_counter() - t0) / inner)
+    t0 = time.perf_counter()
+    for _ in range(100):
+        fn()
+    enqueue = (time.perf_counter() - t0) / 100
+    sync()
+    return 1e3 * statistics.median(per_call), 1e3 * enqueue
+
+
+def captured_nodes(stream):
+    """(nodes, kernel nodes) of the graph ``stream`` is capturing, from the
+    CUDA driver API (``cuStreamGetCaptureInfo``, ``cuGraphGetNodes``)."""
+    import ctypes
+    cuda = ctypes.CDLL('libcuda.so.1')
+    out = [ctypes.c_int(), ctypes.c_uint64(), ctypes.c_void_p(),
+           ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_size_t()]
+    for name, n_out in (('cuStreamGetCaptureInfo_v3', 6),
+                        ('cuStreamGetCaptureInfo_v2', 5)):
+        fn = getattr(cuda, name, None)
+        if fn is not None:
+            args = out[:n_out - 1] + out[-1:]
+            break
+    else:
+        raise RuntimeError('no cuStreamGetCaptureInfo in libcuda')
+    rc = fn(ctypes.c_void_p(stream.ptr), *(ctypes.byref(a) for a in args))
+    if rc:
+        raise RuntimeError('{} returned {}'.format(name, rc))
+    graph, count = out[2], ctypes.c_size_t()
+    cuda.cuGraphGetNodes(graph, None, ctypes.byref(count))
+    nodes = (ctypes.c_void_p * count.value)()
+    cuda.cuGraphGetNodes(graph, nodes, ctypes.byref(count))
+    kind = ctypes.c_int()
+    kernels = 0
+    for node in nodes:
+        cuda.cuGraphNodeGetType(ctypes.c_void_p(node), ctypes.byref(kind))
+        kernels += kind.value == 0  # CU_GRAPH_NODE_TYPE_KERNEL
+    return count.value, kernels
+
+
+def graph_of(fn, stream):
+    """fn's device work captured into a CUDA graph, and its node counts
+    (None when the driver API cannot be queried)."""
+    with stream:
+        for _ in range(2):
+            fn()
+        stream.synchronize()
+        stream.begin_capture()
+        try:
+            fn()
+            try:
+                counts = captured_nodes(stream)
+            except Exception as e:  # a diagnostic only
+                print('node count unavailable:', e)
+                counts = None, None
+        finally:
+            graph = stream.end_capture()
+    return (graph,) + tuple(counts)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--device', default='@cupy:0')
+    parser.add_argument('--shape', default='64,448,8,8')
+    parser.add_argument('-K', type=int, default=3)
+    parser.add_argument('--n-iter', type=int, default=2)
+    parser.add_argument('--out', default=None)
+    args = parser.parse_args(argv)
+    import cupy
+    device = chainer.get_device(args.device)
+    device.use()
+    sync = cupy.cuda.Device(device.device.id).synchronize
+    shape = tuple(int(s) for s in args.shape.split(','))
+    x = device.send(activations(shape))
+    gy = device.send(numpy.random.RandomState(1).randn(*shape).astype(
+        numpy.float32))
+    bn = L.BatchNormalization(shape[1])
+    mn = MixtureNormalization(shape[1], n_components=args.K,
+                              n_iter=args.n_iter)
+    for link in (bn, mn):
+        link.to_device(device)
+    rows = mixnorm.functions.to_rows(x)
+    _, resp = gmm.fit(rows, args.K, args.n_iter)
+    gamma, beta = mn.gamma.array, mn.beta.array
+
+    def function():
+        xv = chainer.Variable(x)
+        y = mixnorm.mixture_normalization(xv, gamma, beta, resp)
+        y.grad = gy
+        y.backward()
+
+    parts = [('BN fwd+bwd', step(bn, x, gy)), ('MN fwd+bwd', step(mn, x, gy)),
+             ('fit', lambda: gmm.fit(rows, args.K, args.n_iter)),
+             ('MN function fwd+bwd', function)]
+    lines = ['# MN time breakdown at {}, K={}, n_iter={}'.format(
+        shape, args.K, args.n_iter), '',
+        '- device: {}'.format(device_name(device)),
+        '- versions: {}'.format(', '.join('{} {}'.format(k, v) for k, v in
+                                          versions('numpy', 'chainer',
+                                                   'cupy').items())),
+        '- kernels enabled: {}'.format(mixnorm.kernels.enabled), '',
+        '| part | ms per call (synchronised) | host ms per call (enqueue) |',
+        '|---|---|---|']
+    for name, fn in parts:
+        ms, host = timed(fn, sync)
+        lines.append('| {} | {:.3f} | {:.3f} |'.format(name, ms, host))
+        print(lines[-1])
+        sys.stdout.flush()
+    stream = cupy.cuda.Stream()
+    lines += ['', '| captured | graph nodes | kernel nodes | replay ms |',
+              '|---|---|---|---|']
+    for name, fn in (('BN forward', lambda: bn(x)),
+                     ('MN training forward', lambda: mn(x))):
+        try:
+            graph, nodes, kernels = graph_of(fn, stream)
+        except Exception as e:  # report, do not hide, a failed capture
+            lines.append('| {} | capture failed: {} | | |'.format(
+                name, str(e).splitlines()[0][:120]))
+            print(lines[-1])
+            continue
+        ms, _ = timed(lambda: graph.launch(stream), stream.synchronize)
+        lines.append('| {} | {} | {} | {:.3f} |'.format(name, nodes,
+                                                          kernels, ms))
+        print(lines[-1])
+    text = '\n'.join(lines) + '\n'
+    if args.out:
+        with open(args.out, 'w') as f:
+            f.write(text)
+
+
+if __name__ == '__main__':
+    main()
