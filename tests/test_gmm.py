@@ -188,3 +188,20 @@ def test_em_variances_stay_centred_far_from_the_origin(rng):
                  2)
     numpy.testing.assert_allclose(out.variances, ref.variances, rtol=5e-3)
     numpy.testing.assert_allclose(out.means, ref.means, atol=1e-3)
+
+
+@pytest.mark.parametrize('m', [512, 4096])
+def test_em_float32_variances_keep_1e4_at_every_offset(rng, m):
+    # one component at offset mu: the expanded sum of squares loses about
+    # log2(1 + mu^2) bits; below _EXPANSION_LIMIT it is kept, above it the
+    # centred recomputation takes over, so the error stays small on both
+    # sides of the limit (a limit of 256 gives 2.4e-4 just below it)
+    for mu in (0.5, 3.5, 5.0, 6.5, 7.9, 10.0, 15.5, 60.0):
+        x = (rng.randn(m, 64) + mu).astype(numpy.float32)
+        start = gmm.GMM(numpy.ones(1), x[:1].astype(numpy.float64),
+                        numpy.ones((1, 64)))
+        ref = gmm.em(x.astype(numpy.float64), start, 1)
+        out = gmm.em(x, gmm.GMM(*(a.astype(numpy.float32) for a in start)),
+                     1)
+        numpy.testing.assert_allclose(out.variances, ref.variances,
+                                      rtol=1e-4, err_msg='mu={}'.format(mu))
