@@ -23,7 +23,6 @@ Usage::
 """
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -38,28 +37,19 @@ import numpy  # noqa: E402
 import chainer  # noqa: E402
 import chainer.links as L  # noqa: E402
 
-from benchmarks.layer import activations, step  # noqa: E402
+from benchmarks.layer import activations, median_ms, step  # noqa: E402
 from benchmarks.machine import device_name, versions  # noqa: E402
 
 
-def timed(fn, sync, rounds=20, inner=10):
+def timed(fn, sync):
     """Median ms per call (synchronised) and host ms per call (enqueue)."""
-    for _ in range(3):
-        fn()
-    sync()
-    per_call = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        sync()
-        per_call.append((time.perf_counter() - t0) / inner)
+    ms = median_ms({'fn': fn}, 20, 10, sync)['fn']
     t0 = time.perf_counter()
     for _ in range(100):
         fn()
     enqueue = (time.perf_counter() - t0) / 100
     sync()
-    return 1e3 * statistics.median(per_call), 1e3 * enqueue
+    return ms, 1e3 * enqueue
 
 
 def captured_nodes(stream):

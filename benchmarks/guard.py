@@ -13,9 +13,7 @@ Usage::
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
 sys.path.insert(0, ROOT)
@@ -25,18 +23,7 @@ from mixnorm import gmm  # noqa: E402
 
 import numpy  # noqa: E402
 
-from benchmarks.gmm import data, initial  # noqa: E402
-
-
-def median_ms(fn, calls=21, warmup=3):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+from benchmarks.gmm import data, initial, median_times  # noqa: E402
 
 
 def main(argv=None):
@@ -58,7 +45,8 @@ def main(argv=None):
             gmm._EXPANSION_LIMIT = limit
             out = gmm.em(x, start, args.n_iter)
             err = numpy.abs(out.variances / ref.variances - 1).max()
-            ms = median_ms(lambda: gmm.em(x, start, args.n_iter))
+            ms = 1e3 * median_times(
+                {'em': lambda: gmm.em(x, start, args.n_iter)}, 21, 3)['em']
             print('limit {:g}{}: {:.2f} ms, largest relative variance error '
                   '{:.1e}'.format(limit, ' (default)' if limit == kept
                                   else '', ms, err))

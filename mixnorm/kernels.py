@@ -691,17 +691,20 @@ def supports(x):
             and x.dtype in (numpy.float32, numpy.float64))
 
 
-def _function(name, dtype, n_components):
-    """A kernel of ``_SOURCE`` compiled for dtype and K (cached)."""
-    dtype = numpy.dtype(dtype)
-    key = (dtype.char, n_components)
+def _kernel(name, source, *options):
+    """Kernel ``name`` of ``source`` compiled with ``options`` (cached)."""
+    key = (source, options)
     module = _modules.get(key)
     if module is None:
-        real = 'float' if dtype == numpy.float32 else 'double'
-        module = cupy.RawModule(code=_SOURCE, options=(
-            '-Dreal_t=' + real, '-DNK={}'.format(n_components)))
-        _modules[key] = module
+        module = _modules[key] = cupy.RawModule(code=source, options=options)
     return module.get_function(name)
+
+
+def _function(name, dtype, n_components):
+    """A kernel of ``_SOURCE`` compiled for dtype and K."""
+    real = 'float' if numpy.dtype(dtype) == numpy.float32 else 'double'
+    return _kernel(name, _SOURCE, '-Dreal_t=' + real,
+                   '-DNK={}'.format(n_components))
 
 
 def _row_grid(m):
@@ -742,11 +745,7 @@ class DeviceUniforms(object):
             self.seed()
             state = self._states[cupy.cuda.Device().id]
         out = cupy.empty(size, numpy.float64)
-        module = _modules.get('uniforms')
-        if module is None:
-            module = _modules['uniforms'] = cupy.RawModule(
-                code=_UNIFORM_SOURCE)
-        module.get_function('uniforms')((1,), (128,), (state, size, out))
+        _kernel('uniforms', _UNIFORM_SOURCE)((1,), (128,), (state, size, out))
         return out
 
 
@@ -1032,12 +1031,7 @@ def flag_nonfinite(x, flag):
     last reset; nothing is read back.
     """
     bits, mask = _FLAG_TYPES[x.dtype.itemsize]
-    key = ('flag', x.dtype.itemsize)
-    module = _modules.get(key)
-    if module is None:
-        module = cupy.RawModule(code=_FLAG_SOURCE, options=(
-            '-Dbits_t=' + bits, '-DEXP_MASK=' + mask))
-        _modules[key] = module
     x = cupy.ascontiguousarray(x)
-    module.get_function('nonfinite')((_flat_grid(x.size),), (256,), (
-        x, x.size, flag))
+    _kernel('nonfinite', _FLAG_SOURCE, '-Dbits_t=' + bits,
+            '-DEXP_MASK=' + mask)((_flat_grid(x.size),), (256,), (
+                x, x.size, flag))

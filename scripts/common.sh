@@ -27,3 +27,28 @@ usage_error() {
   echo "usage: $(basename "$0") [$1] [train args...]" >&2
   exit 2
 }
+
+# choose WHICH CHOICE...: print WHICH if it is one of the choices, all of
+# them for "all", else the usage error (exit 2).
+choose() {
+  local which=$1 c
+  shift
+  [ "$which" = all ] && { echo "$*"; return; }
+  for c in "$@"; do [ "$c" = "$which" ] && { echo "$c"; return; }; done
+  usage_error "$(IFS='|'; echo "$*")|all"
+}
+
+# dataset_table N [cifar10|cifar100|all] [TRAIN_ARGS...]: train every
+# configs/tableN/<dataset>/*.yaml (train_configs) and report Table N into
+# results/tableN.md, or into the runs folder for reduced runs.
+dataset_table() {
+  local n=$1 which=${2:-all} sets ds
+  [ $# -gt 1 ] && shift 2 || shift
+  sets=$(choose "$which" cifar10 cifar100) || exit 2
+  for ds in $sets; do
+    train_configs configs/table"$n"/"$ds"/*.yaml -- "$@"
+  done
+  "$py" -m train.report table "$n" --dataset "$which" \
+    --configs configs/table"$n" --runs "$runs_root/table$n" \
+    --out results/table"$n".md --reduced-out "$runs_root/table$n/table$n.md"
+}

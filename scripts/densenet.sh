@@ -13,11 +13,7 @@
 source "$(dirname "$0")/common.sh"
 which=${1:-all}
 [ $# -gt 0 ] && shift
-case $which in
-  40|100) depths=$which ;;
-  all) depths="40 100" ;;
-  *) usage_error "40|100|all" ;;
-esac
+depths=$(choose "$which" 40 100) || exit 2
 runs=$runs_root/densenet
 for depth in $depths; do
   train_configs configs/densenet/{bn,mn}_"$depth".yaml -- "$@"

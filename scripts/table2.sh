@@ -9,17 +9,4 @@
 # every run (e.g. --device @cupy:0, --data PATH).  A report over runs with
 # fewer epochs or subsets goes to runs/.../table2.md instead of results/.
 source "$(dirname "$0")/common.sh"
-which=${1:-all}
-[ $# -gt 0 ] && shift
-case $which in
-  cifar10|cifar100) sets=$which ;;
-  all) sets="cifar10 cifar100" ;;
-  *) usage_error "cifar10|cifar100|all" ;;
-esac
-runs=$runs_root/table2
-for ds in $sets; do
-  train_configs configs/table2/"$ds"/*.yaml -- "$@"
-done
-"$py" -m train.report table 2 --dataset "$which" \
-  --configs configs/table2 --runs "$runs" \
-  --out results/table2.md --reduced-out "$runs/table2.md"
+dataset_table 2 "$@"

@@ -8,10 +8,7 @@
 # BN-2 maximum.  A report over reduced runs goes to runs/.../table3.md.
 source "$(dirname "$0")/common.sh"
 which=${1:-all}
-case $which in
-  cifar10|cifar100|all) ;;
-  *) usage_error "cifar10|cifar100|all" ;;
-esac
+choose "$which" cifar10 cifar100 > /dev/null || exit 2
 runs=$runs_root/table2
 "$py" -m train.report table 3 --dataset "$which" \
   --configs configs/table2 --runs "$runs" \

@@ -10,17 +10,4 @@
 # fewer epochs or subsets goes to runs/.../table4.md instead of results/.
 # Table 5 is built from the same runs by scripts/table5.sh.
 source "$(dirname "$0")/common.sh"
-which=${1:-all}
-[ $# -gt 0 ] && shift
-case $which in
-  cifar10|cifar100) sets=$which ;;
-  all) sets="cifar10 cifar100" ;;
-  *) usage_error "cifar10|cifar100|all" ;;
-esac
-runs=$runs_root/table4
-for ds in $sets; do
-  train_configs configs/table4/"$ds"/*.yaml -- "$@"
-done
-"$py" -m train.report table 4 --dataset "$which" \
-  --configs configs/table4 --runs "$runs" \
-  --out results/table4.md --reduced-out "$runs/table4.md"
+dataset_table 4 "$@"

@@ -8,10 +8,7 @@
 # BN-1 maximum.  A report over reduced runs goes to runs/.../table5.md.
 source "$(dirname "$0")/common.sh"
 which=${1:-all}
-case $which in
-  cifar10|cifar100|all) ;;
-  *) usage_error "cifar10|cifar100|all" ;;
-esac
+choose "$which" cifar10 cifar100 > /dev/null || exit 2
 runs=$runs_root/table4
 "$py" -m train.report table 5 --dataset "$which" \
   --configs configs/table4 --runs "$runs" \

@@ -13,11 +13,7 @@
 source "$(dirname "$0")/common.sh"
 which=${1:-all}
 [ $# -gt 0 ] && shift
-case $which in
-  drop2|drop3) policies=$which ;;
-  all) policies="drop2 drop3" ;;
-  *) usage_error "drop2|drop3|all" ;;
-esac
+policies=$(choose "$which" drop2 drop3) || exit 2
 runs=$runs_root/table6
 for policy in $policies; do
   train_configs configs/table6/{bn,mn}_"$policy".yaml -- "$@"

@@ -99,6 +99,12 @@ class Classifier(chainer.Chain):
         return loss
 
 
+def seed_gpu(seed):
+    """Seed CuPy's generator and the kernel path's (mixnorm.kernels)."""
+    chainer.backends.cuda.cupy.random.seed(seed)
+    kernels.seed(seed)
+
+
 class RandomStates(training.Extension):
 
     """Keeps the random generators' state in snapshots.
@@ -126,8 +132,7 @@ class RandomStates(training.Extension):
     def __call__(self, trainer):
         if self.use_cupy:
             self.cupy_seed = int(numpy.random.randint(2 ** 31 - 1))
-            chainer.backends.cuda.cupy.random.seed(self.cupy_seed)
-            kernels.seed(self.cupy_seed)
+            seed_gpu(self.cupy_seed)
 
     def serialize(self, serializer):
         if isinstance(serializer, chainer.serializer.Serializer):
@@ -153,8 +158,7 @@ class RandomStates(training.Extension):
                          None if numpy.isnan(py_gauss) else py_gauss))
         self.cupy_seed = int(serializer('cupy_seed', None))
         if self.use_cupy:
-            chainer.backends.cuda.cupy.random.seed(self.cupy_seed)
-            kernels.seed(self.cupy_seed)
+            seed_gpu(self.cupy_seed)
 
 
 def build_model(cfg, n_classes):
@@ -298,8 +302,7 @@ def run(cfg, out, device=None, epochs=None, seed=0, resume=False,
     random.seed(seed)
     numpy.random.seed(seed)
     if use_cupy:
-        chainer.backends.cuda.cupy.random.seed(seed)
-        kernels.seed(seed)
+        seed_gpu(seed)
 
     predictor, mn_paths = build_model(cfg, n_classes)
     model = Classifier(predictor)
