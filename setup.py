@@ -7,6 +7,7 @@ setup(
                 'for Chainer and CuPy',
     packages=find_packages(include=['mixnorm', 'mixnorm.*', 'models',
                                     'models.*', 'train', 'train.*']),
+    package_data={'mixnorm.cuda': ['*.cu', '*.cuh']},
     python_requires='>=3.10',
     install_requires=[
         'chainer==7.8.1',
@@ -19,6 +20,8 @@ setup(
         'cuda12': ['cupy-cuda12x>=13'],
         'cuda13': ['cupy-cuda13x>=14'],
         'test': ['pytest', 'scikit-learn'],
+        # NVRTC alone, no GPU needed: tests compile the CUDA sources with it
+        'nvrtc': ['nvidia-cuda-nvrtc>=13,<14'],
     },
     entry_points={'console_scripts': ['mixnorm-train=train.cli:main']},
 )

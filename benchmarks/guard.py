@@ -19,7 +19,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
 sys.path.insert(0, ROOT)
 
 import mixnorm  # noqa: E402,F401  (patches the stack first)
-from mixnorm import gmm  # noqa: E402
+from mixnorm import _gmm_generic, gmm  # noqa: E402
 
 import numpy  # noqa: E402
 
@@ -39,10 +39,10 @@ def main(argv=None):
     ref = gmm.em(x.astype(numpy.float64),
                  gmm.GMM(*(a.astype(numpy.float64) for a in start)),
                  args.n_iter)
-    kept = gmm._EXPANSION_LIMIT
+    kept = _gmm_generic._EXPANSION_LIMIT
     try:
         for limit in (float(v) for v in args.limits.split(',')):
-            gmm._EXPANSION_LIMIT = limit
+            _gmm_generic._EXPANSION_LIMIT = limit
             out = gmm.em(x, start, args.n_iter)
             err = numpy.abs(out.variances / ref.variances - 1).max()
             ms = 1e3 * median_times(
@@ -51,7 +51,7 @@ def main(argv=None):
                   '{:.1e}'.format(limit, ' (default)' if limit == kept
                                   else '', ms, err))
     finally:
-        gmm._EXPANSION_LIMIT = kept
+        _gmm_generic._EXPANSION_LIMIT = kept
 
 
 if __name__ == '__main__':

@@ -25,8 +25,8 @@ so each pass over the data is a matrix product or one elementwise sweep.
 The data are centred by their channel means first, which leaves every
 formula unchanged and keeps float32 sums small.
 
-CuPy float32/float64 arrays take :func:`mixnorm.kernels.mn_forward` and
-:func:`mixnorm.kernels.mn_backward` instead (two launches each way, on the
+CuPy float32/float64 arrays take :func:`mixnorm.cuda.mn.forward` and
+:func:`mixnorm.cuda.mn.backward` instead (two launches each way, on the
 (N, C, H*W) layout, with the same centred two-pass statistics); the code
 below is the reference they are tested against.
 """
@@ -37,7 +37,7 @@ from chainer import backend
 from chainer import function_node
 from chainer.utils import type_check
 
-from mixnorm import kernels
+from mixnorm import cuda
 
 
 def to_rows(x):
@@ -53,7 +53,8 @@ def from_rows(rows, shape):
     if len(shape) == 2:
         return rows
     rows = rows.reshape((shape[0],) + tuple(shape[2:]) + (shape[1],))
-    return rows.transpose((0, len(shape) - 1) + tuple(range(1, len(shape) - 1)))
+    return rows.transpose((0, len(shape) - 1)
+                          + tuple(range(1, len(shape) - 1)))
 
 
 def component_statistics(rows, resp, eps):
@@ -88,7 +89,11 @@ def aggregation_coefficients(resp, lam):
 class MixtureNormalizationFunction(function_node.FunctionNode):
     """Eq. 34-36 with an affine output; see the module docstring.
 
-    After ``forward``, ``statistics`` holds (lam, mean, var) of the batch.
+    Inputs ``(x, gamma, beta, resp)``; gamma, beta and resp share a dtype,
+    and x has it too or is float16 with float32 parameters, in which case
+    the transform runs in float32 and the output is float16, as in
+    Chainer's batch normalization.  After ``forward``, ``statistics`` holds
+    (lam, mean, var) of the batch.
     """
 
     def __init__(self, eps=2e-5):
@@ -101,30 +106,37 @@ class MixtureNormalizationFunction(function_node.FunctionNode):
         type_check.expect(
             x_type.dtype.kind == 'f',
             x_type.ndim >= 2,
-            gamma_type.dtype == x_type.dtype,
-            beta_type.dtype == x_type.dtype,
-            resp_type.dtype == x_type.dtype,
+            gamma_type.dtype.kind == 'f',
+            beta_type.dtype == gamma_type.dtype,
+            resp_type.dtype == gamma_type.dtype,
             gamma_type.ndim == 1,
             gamma_type.shape[0] == x_type.shape[1],
             beta_type.shape == gamma_type.shape,
             resp_type.ndim == 2,
         )
+        x_dtype, gamma_dtype = (type_check.eval(t.dtype)
+                                for t in (x_type, gamma_type))
+        if x_dtype != gamma_dtype:
+            type_check.expect(x_type.dtype == numpy.float16,
+                              gamma_type.dtype == numpy.float32)
 
     def forward(self, inputs):
+        self.retain_inputs((0, 1))
         x, gamma, beta, resp = inputs
         if resp.shape[0] * x.shape[1] != x.size:
             raise ValueError('resp has {} rows; x of shape {} has {} '
                              'samples'.format(resp.shape[0], x.shape,
                                               x.size // x.shape[1]))
-        self._gamma = gamma
-        self._shape = x.shape
-        if kernels.supports(x):
+        out_dtype = x.dtype
+        x = x.astype(gamma.dtype, copy=False)
+        self._kernels = cuda.supports(x)
+        if self._kernels:
             x3 = x.reshape(x.shape[0], x.shape[1], -1)
-            y, lam, mean, var, cache = kernels.mn_forward(
+            y, lam, mean, var, stats = cuda.mn.forward(
                 x3, gamma, beta, resp, self.eps)
             self.statistics = (lam, mean, var)
-            self._saved = (x3, resp, cache)
-            return y.reshape(x.shape),
+            self._saved = (x3, resp, stats)
+            return y.reshape(x.shape).astype(out_dtype, copy=False),
         rows = to_rows(x)
         shift = rows.mean(0)
         rows = rows - shift
@@ -134,40 +146,62 @@ class MixtureNormalizationFunction(function_node.FunctionNode):
         coef = aggregation_coefficients(resp, lam)
         xhat = rows * (coef @ inv_std) - coef @ (mean * inv_std)  # Eq. 34
         self._saved = (rows, w, coef, mean, inv_std, xhat)
-        return from_rows(gamma * xhat + beta, x.shape),
+        y = from_rows(gamma * xhat + beta, x.shape)
+        return y.astype(out_dtype, copy=False),
 
     def backward(self, indexes, grad_outputs):
-        if kernels.supports(self._saved[0]):
-            x3, resp, cache = self._saved
-            gx, ggamma, gbeta = kernels.mn_backward(
-                x3, self._gamma, resp,
-                grad_outputs[0].array.reshape(x3.shape), cache)
-            return self._grads(indexes, gx.reshape(self._shape), ggamma,
-                               gbeta)
-        rows, w, coef, mean, inv_std, xhat = self._saved
-        gy = to_rows(grad_outputs[0].array)
-        g = gy * self._gamma
+        x, gamma = self.get_retained_inputs()
+        grads = MixtureNormalizationGrad(self).apply(
+            (x, gamma, grad_outputs[0]))
+        return tuple(grads[i] if i < 3 else None for i in indexes)
+
+
+class MixtureNormalizationGrad(function_node.FunctionNode):
+    """Gradients (gx, ggamma, gbeta) of a :class:`MixtureNormalizationFunction`
+    (the formula of the module docstring), from inputs (x, gamma, gy).
+
+    A node of its own, so that differentiating the gradient again (double
+    backprop) raises instead of silently giving zero: that second
+    derivative is not implemented.
+    """
+
+    def __init__(self, forward_node):
+        self._forward = forward_node
+
+    def forward(self, inputs):
+        x, gamma, gy = inputs
+        gy = gy.astype(gamma.dtype, copy=False)
+        node = self._forward
+        if node._kernels:
+            x3, resp, stats = node._saved
+            gx, ggamma, gbeta = cuda.mn.backward(
+                x3, gamma, resp, gy.reshape(x3.shape), stats)
+            return gx.reshape(x.shape).astype(x.dtype, copy=False), \
+                ggamma, gbeta
+        rows, w, coef, mean, inv_std, xhat = node._saved
+        gy = to_rows(gy)
+        g = gy * gamma
         inv_var = inv_std * inv_std
         total = coef.T @ g                                        # G
         proj = inv_std * (coef.T @ (g * rows) - total * mean)     # H
         h = inv_var * proj
         gx = g * (coef @ inv_std) - w @ (inv_std * total) \
             - rows * (w @ h) + w @ (h * mean)
-        return self._grads(indexes, from_rows(gx, self._shape),
-                           (gy * xhat).sum(0), gy.sum(0))
+        return from_rows(gx, x.shape).astype(x.dtype, copy=False), \
+            (gy * xhat).sum(0), gy.sum(0)
 
-    @staticmethod
-    def _grads(indexes, gx, ggamma, gbeta):
-        grads = {0: gx, 1: ggamma, 2: gbeta}
-        return tuple(chainer.Variable(grads[i]) if i in grads else None
-                     for i in indexes)
+    def backward(self, indexes, grad_outputs):
+        raise NotImplementedError(
+            'mixture normalization: the gradient of its gradient (double '
+            'backprop) is not implemented')
 
 
 def mixture_normalization(x, gamma, beta, resp, eps=2e-5):
     """Mixture normalizing transform (Eq. 34-36) with an affine output.
 
     Args:
-        x (~chainer.Variable or array): (N, C) or (N, C, H, W) input.
+        x (~chainer.Variable or array): (N, C) or (N, C, H, W) input, of
+            gamma's dtype or float16 with float32 gamma.
         gamma, beta (~chainer.Variable or array): (C,) scale and shift.
         resp (array): (N*H*W, K) posteriors nu, rows ordered as
             :func:`to_rows` orders the samples; no gradient flows into it.

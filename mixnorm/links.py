@@ -3,13 +3,16 @@ import numpy
 
 from chainer import backend
 from chainer import configuration
+from chainer.utils import argument
 from chainer import functions as F
 from chainer import initializers
 from chainer import link
 from chainer import variable
 
+from mixnorm import cuda
 from mixnorm import gmm as gmm_module
-from mixnorm import kernels
+from mixnorm._common import GMM
+from mixnorm._common import resolve_em_iter
 from mixnorm.functions import from_rows
 from mixnorm.functions import MixtureNormalizationFunction
 from mixnorm.functions import to_rows
@@ -17,72 +20,23 @@ from mixnorm.functions import to_rows
 INFERENCE_RULES = ('consistent', 'paper', 'batch')
 
 
-class _DeviceFiniteFlag(object):
-    """NaN/Inf detection on a GPU without host-device synchronisation.
-
-    :func:`mixnorm.kernels.flag_nonfinite` sets a device int32 flag for any
-    NaN or Inf of a checked input and never clears it; after each check the
-    flag is copied with ``cudaMemcpyAsync`` on the current stream into
-    pinned host memory.  :meth:`seen` reads that host memory, which is no
-    CUDA call and never waits: it sees the flag as of the last copy that has
-    landed, so a bad input is reported one or more calls later, never
-    missed (the flag only goes from 0 to 1 until :meth:`reset`).
-    """
-
-    def __init__(self):
-        self._flag = self._pinned = self._host = None
-
-    def check(self, x):
-        cupy = kernels.cupy
-        if self._flag is None or self._flag.device != x.device:
-            with x.device:
-                self._flag = cupy.zeros(1, numpy.int32)
-            self._pinned = cupy.cuda.alloc_pinned_memory(4)
-            self._host = numpy.frombuffer(self._pinned, numpy.int32, 1)
-            self._host[0] = 0
-        kernels.flag_nonfinite(x, self._flag)
-        cupy.cuda.runtime.memcpyAsync(
-            self._host.ctypes.data, self._flag.data.ptr, 4,
-            cupy.cuda.runtime.memcpyDeviceToHost,
-            cupy.cuda.get_current_stream().ptr)
-
-    def seen(self, wait=False):
-        """Whether a checked input had NaN/Inf (``wait``: sync first)."""
-        if self._host is None:
-            return False
-        if wait:
-            self._flag.device.synchronize()
-        return bool(self._host[0])
-
-    def reset(self):
-        """Clear the flag; synchronises (called on the error path only)."""
-        self._flag.device.synchronize()
-        self._flag.fill(0)
-        self._host[0] = 0
-
-    def __deepcopy__(self, memo):
-        return _DeviceFiniteFlag()
-
-    def __getstate__(self):
-        return {}
-
-    def __setstate__(self, state):
-        self.__init__()
-
-
 def queue_decay_weights(n_fits, queue_length, decay):
     """tau^t of Eq. 39 for the newest ``n_fits`` entries of the queue.
 
     tau^t = (1 - zeta) / (1 - zeta^T) * zeta^(T - t - 1), t = 0 (oldest) ..
-    T - 1 (newest); with fewer than T fits the weights of the entries held
-    are renormalised to sum to one.
+    T - 1 (newest); zeta = 1 gives its limit, 1 / T for every entry.  With
+    fewer than T fits the weights of the entries held are renormalised to
+    sum to one.
 
     Returns:
         numpy.ndarray of shape (min(n_fits, T),), oldest first.
     """
     t = numpy.arange(queue_length)
-    tau = (1 - decay) / (1 - decay ** queue_length) \
-        * decay ** (queue_length - t - 1)
+    if decay == 1:
+        tau = numpy.full(queue_length, 1.0 / queue_length)
+    else:
+        tau = (1 - decay) / (1 - decay ** queue_length) \
+            * decay ** (queue_length - t - 1)                  # Eq. 39
     tau = tau[queue_length - min(n_fits, queue_length):]
     return tau / tau.sum()
 
@@ -122,29 +76,40 @@ class MixtureNormalization(link.Link):
     Args:
         size (int): number of channels C.
         n_components (int): K.
-        n_iter (int): the paper's "EM iter." (k-means + EM iterations).
-        eps (float): added to every component variance.
+        em_iter (int): the paper's "EM iter." (k-means + EM iterations),
+            default 2.
+        eps (float): added to every component variance; > 0.
         queue_length (int): T, the number of training fits kept.
-        decay (float): zeta of Equation 39.
+        decay (float): zeta of Equation 39, in [0, 1] (1: equal weights).
         min_weight (float): components lighter than this are discarded.
         fit_fraction (float): fraction of the samples the GMM is fitted on.
         inference (str): ``'consistent'``, ``'paper'`` or ``'batch'``
             (see above); may be changed after training.
         dtype: parameter dtype.
         initial_gamma, initial_beta: initializers, as in BatchNormalization.
-        check_finite (bool): raise ValueError on NaN/Inf input while
-            training.  On the CPU the call with the bad input raises.  On a
-            GPU the check does not synchronise: a device flag is set by the
-            bad input and copied asynchronously to pinned host memory, and
-            a later training call (or :meth:`check_finite_now`) raises; the
-            fits of the steps in between have entered the queue.
+        check_finite (bool): raise ValueError while training on NaN/Inf
+            input, and on input so large that the batch statistics overflow
+            (float32 squares overflow beyond about 1e19).  On the CPU the
+            call with the bad input raises, before its fit enters the
+            queue.  On a GPU the check does not synchronise: a device flag
+            is set by the bad input and copied asynchronously to pinned
+            host memory, and a later training call (or
+            :meth:`check_finite_now`) raises; the fits of the steps in
+            between have entered the queue.
+
+    float16 input is fitted and normalized in float32, with float32
+    parameters, and gives float16 output, as Chainer's BatchNormalization.
+    Under ``chainer.config.in_recomputing`` (the second forward pass of
+    ``F.forget``) the link reuses the fit of its latest training call and
+    records nothing.  Double backprop raises NotImplementedError.
+        n_iter (int): deprecated alias of ``em_iter``; warns.
     """
 
-    def __init__(self, size, n_components=3, n_iter=2, eps=2e-5,
+    def __init__(self, size, n_components=3, em_iter=None, eps=2e-5,
                  queue_length=10, decay=0.9, min_weight=0.01,
                  fit_fraction=1.0, inference='consistent',
                  dtype=numpy.float32, initial_gamma=None, initial_beta=None,
-                 check_finite=True):
+                 check_finite=True, n_iter=None):
         super(MixtureNormalization, self).__init__()
         if inference not in INFERENCE_RULES:
             raise ValueError('inference must be one of {}, not {!r}'.format(
@@ -153,9 +118,16 @@ class MixtureNormalization(link.Link):
             raise ValueError('n_components and queue_length must be >= 1')
         if not 0 < fit_fraction <= 1:
             raise ValueError('fit_fraction must be in (0, 1]')
+        if not 0 <= decay <= 1:
+            raise ValueError('decay (zeta of Eq. 39) must be in [0, 1], not '
+                             '{!r}'.format(decay))
+        if not eps > 0:
+            raise ValueError('eps must be > 0 (a constant channel has '
+                             'variance 0), not {!r}'.format(eps))
         self.size = size
         self.n_components = n_components
-        self.n_iter = n_iter
+        self.em_iter = resolve_em_iter(em_iter, n_iter,
+                                       'MixtureNormalization')
         self.eps = eps
         self.queue_length = queue_length
         self.decay = decay
@@ -163,7 +135,7 @@ class MixtureNormalization(link.Link):
         self.fit_fraction = fit_fraction
         self.inference = inference
         self.check_finite = check_finite
-        self._device_flag = _DeviceFiniteFlag()
+        self._device_flag = cuda.finite.DeviceFiniteFlag()
         self.last_fit = None
         dtype = numpy.dtype(dtype)
         with self.init_scope():
@@ -184,27 +156,26 @@ class MixtureNormalization(link.Link):
             self.register_persistent(name)
 
     # ------------------------------------------------------------ training
-    def _check_finite(self, x):
-        if not self.check_finite:
-            return
-        if kernels.supports(x):
-            if self._device_flag.seen():
-                self._raise_earlier_nonfinite()
-            self._device_flag.check(x)  # queued, read by a later call
-            return
-        xp = backend.get_array_module(x)
-        if not bool(xp.isfinite(x).all()):
-            raise ValueError(
-                'MixtureNormalization {!r}: input contains NaN or Inf; the '
-                'GMM cannot be fitted'.format(self.name or '(unnamed)'))
+    def _nonfinite(self, earlier=False):
+        return ValueError(
+            'MixtureNormalization {!r}: the input of {} contains NaN or Inf, '
+            'or values so large that the batch statistics overflow; the GMM '
+            'cannot be fitted'.format(
+                self.name or '(unnamed)',
+                'an earlier training step (on a GPU the check does not wait '
+                'for the device, so it reports a bad input one or more calls '
+                'later)' if earlier else 'this training step'))
+
+    def _check_finite(self, a):
+        """Raise (CPU) or queue a deferred check (GPU) for NaN/Inf in a."""
+        if cuda.supports(a):
+            self._device_flag.check(a)  # queued, read by a later call
+        elif not bool(backend.get_array_module(a).isfinite(a).all()):
+            raise self._nonfinite()
 
     def _raise_earlier_nonfinite(self):
         self._device_flag.reset()
-        raise ValueError(
-            'MixtureNormalization {!r}: the input of an earlier training '
-            'step contained NaN or Inf (on a GPU the check does not wait for '
-            'the device, so it reports a bad input one or more calls later); '
-            'the GMM cannot be fitted'.format(self.name or '(unnamed)'))
+        raise self._nonfinite(earlier=True)
 
     def check_finite_now(self):
         """Wait for the GPU and raise if a checked input had NaN or Inf.
@@ -227,24 +198,66 @@ class MixtureNormalization(link.Link):
         self.n_fits += 1
 
     def forward(self, x, **kwargs):
-        """Normalize ``x`` of shape (N, C) or (N, C, H, W)."""
+        """forward(self, x, finetune=False)
+
+        Normalize ``x`` of shape (N, C) or (N, C, H, W).
+
+        Args:
+            x (~chainer.Variable or array): the input.
+            finetune (bool): BatchNormalization's population-statistics
+                mode; not supported (raises NotImplementedError when True).
+        """
+        finetune, = argument.parse_kwargs(
+            kwargs, ('finetune', False),
+            test='test argument is not supported anymore. '
+                 'Use chainer.using_config')
+        if finetune:
+            raise NotImplementedError(
+                'MixtureNormalization {!r}: finetune is not supported; test '
+                'mode normalizes with the queue of the last queue_length '
+                'fits (Eq. 38-39), which has no population-statistics '
+                'mode'.format(self.name or '(unnamed)'))
         if configuration.config.train:
             return self._forward_train(x)
         return self._forward_test(x)
 
     def _forward_train(self, x):
         x_array = x.array if isinstance(x, variable.Variable) else x
-        self._check_finite(x_array)
-        y, statistics = self._normalize_batch(x, x_array)
+        if configuration.config.in_recomputing:
+            return self._normalize(x, self._latest_resp(x_array))[0]
+        if self.check_finite:
+            if cuda.supports(x_array) and self._device_flag.seen():
+                self._raise_earlier_nonfinite()
+            self._check_finite(x_array)
+        y, statistics = self._normalize(x, self._fit(x_array))
+        if self.check_finite:  # overflow in the fit or the statistics
+            self._check_finite(statistics[2])
         self._push(*statistics)
         return y
 
-    def _normalize_batch(self, x, x_array):
-        """Fit the batch's GMM and apply Eq. 34-36; returns (y, stats)."""
-        fit, resp = gmm_module.fit(
-            to_rows(x_array), self.n_components, self.n_iter,
+    def _fit(self, x_array):
+        """The posteriors of a GMM fitted to the batch (float16 in float32)."""
+        rows = to_rows(x_array)
+        if rows.dtype == numpy.float16:
+            rows = rows.astype(numpy.float32)
+        self.last_fit = gmm_module.fit(
+            rows, self.n_components, self.em_iter,
             fit_fraction=self.fit_fraction, min_weight=self.min_weight)
-        self.last_fit = (fit, resp)
+        return self.last_fit[1]
+
+    def _latest_resp(self, x_array):
+        """The posteriors of the latest fit, for a recomputed forward."""
+        resp = None if self.last_fit is None else self.last_fit[1]
+        if resp is None or resp.shape[0] * x_array.shape[1] != x_array.size:
+            raise RuntimeError(
+                'MixtureNormalization {!r}: recomputing a forward pass '
+                '(F.forget) needs the fit of the same batch, and the latest '
+                'fit is of another shape or missing'.format(
+                    self.name or '(unnamed)'))
+        return resp
+
+    def _normalize(self, x, resp):
+        """Apply Eq. 34-36 with posteriors resp; returns (y, statistics)."""
         node = MixtureNormalizationFunction(self.eps)
         y, = node.apply((x, self.gamma, self.beta, resp))
         return y, node.statistics
@@ -261,15 +274,14 @@ class MixtureNormalization(link.Link):
                 self.queue_variances[-n:])
 
     def _forward_test(self, x):
+        x_array = x.array if isinstance(x, variable.Variable) else x
         if self.inference == 'batch':
-            x_array = x.array if isinstance(x, variable.Variable) else x
-            return self._normalize_batch(x, x_array)[0]
+            return self._normalize(x, self._fit(x_array))[0]
         if self.n_fits == 0:
             raise RuntimeError(
                 'MixtureNormalization {!r}: no training fit in the queue; '
                 'run at least one training step before test mode'.format(
                     self.name or '(unnamed)'))
-        x_array = x.array if isinstance(x, variable.Variable) else x
         xp = backend.get_array_module(x_array)
         tau, lam, mean, var = self.queue()
         c = x_array.shape[1]
@@ -277,22 +289,24 @@ class MixtureNormalization(link.Link):
         tau_k = xp.repeat(tau, self.n_components)              # (T*K,)
         mean = mean.reshape(-1, c)
         var = var.reshape(-1, c) + self.eps
-        samples = to_rows(x_array)
+        samples = to_rows(x_array).astype(var.dtype, copy=False)
         post = gmm_module.responsibilities(
-            samples, gmm_module.GMM(tau_k * lam, mean, var))   # Eq. 38
+            samples, GMM(tau_k * lam, mean, var))              # Eq. 38
         safe = xp.where(lam > 0, lam, 1)
         scale = safe if self.inference == 'consistent' else tau_k * safe
         coef = post / xp.sqrt(scale)
         inv_std = 1.0 / xp.sqrt(var)
         slope = coef @ inv_std                                 # (m, C)
         offset = coef @ (mean * inv_std)
+        if x_array.dtype != var.dtype:  # float16 input: float32 inside
+            x = F.cast(x, var.dtype)
         y = from_rows(slope, x_array.shape) * x \
             - from_rows(offset, x_array.shape)
-        return F.bias(F.scale(y, self.gamma, 1), self.beta, 1)
+        y = F.bias(F.scale(y, self.gamma, 1), self.beta, 1)
+        return F.cast(y, x_array.dtype) if y.dtype != x_array.dtype else y
 
     def effective_components(self):
         """Number of components with non-zero weight in the newest fit."""
         if self.n_fits == 0:
             return 0
         return int((self.queue_weights[-1] > 0).sum())
-

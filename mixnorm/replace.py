@@ -56,7 +56,7 @@ def replace_bn(chain, names, **mn_kwargs):
 
 
 def _from_bn(bn, mn_kwargs):
-    kwargs = dict(eps=bn.eps, dtype=bn.avg_mean.dtype)
+    kwargs = dict(eps=bn.eps, dtype=bn.avg_mean.dtype)  # eps: as trained
     kwargs.update(mn_kwargs)
     mn = MixtureNormalization(bn.avg_mean.shape[0], **kwargs)
     mn.to_device(bn.device)
@@ -69,9 +69,7 @@ def _from_bn(bn, mn_kwargs):
 
 def _swap(parent, child, new):
     if isinstance(parent, chainer.ChainList):
-        index = int(child)
-        parent._children[index] = new
-        new.name = child
+        parent[int(child)] = new  # names it too
         return
     delattr(parent, child)
     with parent.init_scope():

@@ -51,7 +51,10 @@ pip() { "$venv/bin/python" -m pip -q --disable-pip-version-check "$@"; }
 pip install "$tools_spec" wheel "$numpy_spec" >&2
 pip install --no-build-isolation chainer==7.8.1 >&2
 [ "$kind" = modern ] && pip install -U setuptools >&2
-extras=test; [ -n "${MIXNORM_CUDA:-}" ] && extras="test,$MIXNORM_CUDA"
+extras=test
+# modern: NVRTC, so that the tests compile the CUDA sources without a GPU
+[ "$kind" = modern ] && [ "$(uname -sm)" = "Linux x86_64" ] && extras="$extras,nvrtc"
+[ -n "${MIXNORM_CUDA:-}" ] && extras="$extras,$MIXNORM_CUDA"
 pip install --no-build-isolation -e "$root[$extras]" "$numpy_spec" >&2
 echo "$stamp" > "$venv/.mixnorm-ready"
 echo "$venv/bin/python"

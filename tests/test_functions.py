@@ -99,3 +99,33 @@ def test_component_statistics_weights(rng):
     numpy.testing.assert_allclose(lam, resp.mean(0))
     numpy.testing.assert_allclose(w.sum(0), 1)
     numpy.testing.assert_allclose(inv_std, 1 / numpy.sqrt(var + 1e-5))
+
+
+def test_double_backprop_raises(rng):
+    x, gamma, beta, resp = make_inputs(rng, (4, 3, 2, 2), 2, numpy.float64)
+    xv = chainer.Variable(x)
+    y = mixture_normalization(xv, gamma, beta, resp)
+    gx, = chainer.grad([F.sum(y * y * y)], [xv], enable_double_backprop=True)
+    assert numpy.isfinite(gx.array).all()
+    with pytest.raises(NotImplementedError, match='double backprop'):
+        chainer.grad([F.sum(gx * gx)], [xv])
+    # first-order gradients stay plain arrays without the option
+    y = mixture_normalization(xv, gamma, beta, resp)
+    gx_once, = chainer.grad([F.sum(y * y * y)], [xv])
+    numpy.testing.assert_allclose(gx_once.array, gx.array)
+
+
+def test_float16_input_with_float32_parameters(rng):
+    x, gamma, beta, resp = make_inputs(rng, (8, 3, 4, 4), 2)
+    x16 = x.astype(numpy.float16)
+    xv = chainer.Variable(x16)
+    y = mixture_normalization(xv, gamma, beta, resp)
+    assert y.dtype == numpy.float16
+    ref = mixture_normalization(x16.astype(numpy.float32), gamma, beta, resp)
+    numpy.testing.assert_allclose(y.array.astype(numpy.float32), ref.array,
+                                  atol=2e-3, rtol=2e-3)
+    F.sum(y).backward()
+    assert xv.grad.dtype == numpy.float16
+    assert numpy.isfinite(xv.grad).all()
+    with pytest.raises(chainer.utils.type_check.InvalidType):
+        mixture_normalization(x.astype(numpy.float64), gamma, beta, resp)

@@ -127,7 +127,7 @@ def test_split_iterations(n_iter, split):
 @pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
 def test_fit_recovers_blobs(rng, dtype):
     x, labels = blobs(rng, n=900, d=3, k=3, dtype=dtype)
-    model, resp = gmm.fit(x, 3, n_iter=8, rng=numpy.random.RandomState(0))
+    model, resp = gmm.fit(x, 3, em_iter=8, rng=numpy.random.RandomState(0))
     assert model.weights.dtype == dtype and resp.dtype == dtype
     assert resp.shape == (900, 3)
     numpy.testing.assert_allclose(resp.sum(1), 1, rtol=1e-5)
@@ -140,14 +140,14 @@ def test_fit_recovers_blobs(rng, dtype):
 
 def test_fit_discards_light_components(rng):
     x = numpy.concatenate([rng.randn(995, 2), rng.randn(5, 2) + 30])
-    model, resp = gmm.fit(x, 2, n_iter=4, min_weight=0.01,
+    model, resp = gmm.fit(x, 2, em_iter=4, min_weight=0.01,
                           rng=numpy.random.RandomState(0))
     assert (model.weights > 0).sum() == 1
     assert resp.shape == (1000, 2)
     numpy.testing.assert_allclose(resp.max(1), 1)
     kept = model.weights.argmax()
     assert (resp[:, kept] == 1).all()
-    model, resp = gmm.fit(x, 2, n_iter=4, min_weight=0.001,
+    model, resp = gmm.fit(x, 2, em_iter=4, min_weight=0.001,
                           rng=numpy.random.RandomState(0))
     assert (model.weights > 0).sum() == 2
 

@@ -9,7 +9,7 @@ import chainer.functions as F
 import numpy
 import pytest
 
-from mixnorm import GMM, MixtureNormalization, gmm, kernels
+from mixnorm import cuda, GMM, MixtureNormalization, gmm
 from mixnorm import mixture_normalization
 
 cupy = pytest.importorskip('cupy')
@@ -29,7 +29,8 @@ pytestmark = [pytest.mark.gpu,
 @pytest.fixture(autouse=True)
 def kernel_path(monkeypatch):
     """Every test here runs the kernels (even with MIXNORM_KERNELS=0)."""
-    monkeypatch.setattr(kernels, 'enabled', True)
+    monkeypatch.setattr(cuda, 'enabled', True)
+
 
 # The kernels' float32 results are compared with the NumPy path run in
 # float64 (the NumPy float32 path expands the quadratic forms of the
@@ -83,7 +84,7 @@ def match(reference, other):
 
 # ------------------------------------------------------- random numbers
 def uniforms_reference(seed, start, n):
-    """kernels.DeviceUniforms' numbers, computed in Python integers."""
+    """cuda.random.DeviceUniforms' numbers, computed in Python integers."""
     mask = 2 ** 64 - 1
     key = (seed * 0xd1342543de82ef95 + 0x632be59bd9b4e019) & mask
     out = []
@@ -96,7 +97,7 @@ def uniforms_reference(seed, start, n):
 
 
 def test_device_uniforms():
-    gen = kernels.DeviceUniforms()
+    gen = cuda.random.DeviceUniforms()
     gen.seed(5)
     a = cupy.asnumpy(gen.random_sample(300))
     b = cupy.asnumpy(gen.random_sample(7))
@@ -113,7 +114,7 @@ def test_device_uniforms():
 
 
 def test_device_uniforms_advance_inside_a_graph():
-    gen = kernels.DeviceUniforms()
+    gen = cuda.random.DeviceUniforms()
     gen.seed(1)
     gen.random_sample(4)  # compile
     stream = capture_stream()
@@ -174,24 +175,24 @@ def test_kmeans_em_responsibilities_match(dtype, k, m, d):
 
 
 @pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
-@pytest.mark.parametrize('k, m, d, n_iter', [
+@pytest.mark.parametrize('k, m, d, em_iter', [
     (1, 65536, 3, 1), (2, 2, 1024, 2), (3, 4096, 448, 2), (4, 300, 12, 1),
     (5, 65536, 3, 8), (5, 5, 7, 4), (3, 8192, 1024, 8)])
-def test_fit_matches_numpy(dtype, k, m, d, n_iter):
-    if n_iter == 1 and k > 1 and dtype == numpy.float32:
+def test_fit_matches_numpy(dtype, k, m, d, em_iter):
+    if em_iter == 1 and k > 1 and dtype == numpy.float32:
         pytest.skip('the GMM starts at the seeds, and float32 centring '
                     'rounds the D^2 weights differently in the two paths')
-    if n_iter == 1:  # the GMM starts at the seeds: seed exactly alike
+    if em_iter == 1:  # the GMM starts at the seeds: seed exactly alike
         x = numpy.random.RandomState(2).randint(-3, 4, (m, d)).astype(dtype)
         if k > 1:
             x[:, 0] += numpy.repeat(numpy.arange(k) * 9, -(-m // k))[:m]
     else:
         x = blobs(m, d, k, dtype)
-    ref, ref_resp = gmm.fit(x.astype(numpy.float64), k, n_iter,
+    ref, ref_resp = gmm.fit(x.astype(numpy.float64), k, em_iter,
                             rng=SharedUniforms(3, numpy))
-    out, out_resp = gmm.fit(cupy.asarray(x), k, n_iter,
+    out, out_resp = gmm.fit(cupy.asarray(x), k, em_iter,
                             rng=SharedUniforms(3, cupy))
-    order = match(ref, out) if n_iter > 1 else list(range(k))
+    order = match(ref, out) if em_iter > 1 else list(range(k))
     tol = TOL[dtype]
     numpy.testing.assert_allclose(cupy.asnumpy(out.weights)[order],
                                   ref.weights, **tol)
@@ -206,7 +207,7 @@ def test_fit_matches_numpy(dtype, k, m, d, n_iter):
 
 def test_fit_on_a_subset_uses_distinct_rows():
     for m, n in ((10, 3), (4096, 1024), (65536, 16384), (7, 7)):
-        rows = cupy.asnumpy(kernels.subset_rows(m, n, cupy.random))
+        rows = cupy.asnumpy(cuda.gmm.subset_rows(m, n, cupy.random))
         assert len(numpy.unique(rows)) == n and rows.min() >= 0 \
             and rows.max() < m
     x = cupy.asarray(blobs(4096, 16, 3, numpy.float32))
@@ -251,7 +252,7 @@ def test_layer_matches_numpy():
     gy = numpy.random.RandomState(1).randn(*x.shape).astype(numpy.float32)
     outs = []
     for device in ('@numpy', '@cupy:0'):
-        mn = MixtureNormalization(32, n_components=3, n_iter=2)
+        mn = MixtureNormalization(32, n_components=3, em_iter=2)
         mn.to_device(device)
         xv = chainer.Variable(mn.xp.asarray(x))
         y = mn(xv)
@@ -305,12 +306,12 @@ def test_capture_detects_a_synchronisation():
     assert float(capture(lambda: (x * 2).sum())) == 90  # async work is fine
 
 
-@pytest.mark.parametrize('k, n_iter', [(1, 2), (3, 2), (5, 8)])
-def test_training_forward_does_not_synchronise(k, n_iter):
+@pytest.mark.parametrize('k, em_iter', [(1, 2), (3, 2), (5, 8)])
+def test_training_forward_does_not_synchronise(k, em_iter):
     x = cupy.ascontiguousarray(cupy.asarray(blobs(
         64 * 64, 448, 3, numpy.float32).reshape(64, 8, 8, 448).transpose(
             0, 3, 1, 2)))
-    mn = MixtureNormalization(448, n_components=k, n_iter=n_iter)
+    mn = MixtureNormalization(448, n_components=k, em_iter=em_iter)
     mn.to_device('@cupy:0')
     with capture_stream():  # compile, allocate, warm this stream's pool
         for _ in range(2):
@@ -353,7 +354,7 @@ def test_nonfinite_input_is_reported_later_naming_the_link():
 @pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
 def test_generic_cupy_path_matches_numpy(monkeypatch, dtype):
     """With the kernels off, CuPy runs the NumPy reference code itself."""
-    monkeypatch.setattr(kernels, 'enabled', False)
+    monkeypatch.setattr(cuda, 'enabled', False)
     x = blobs(2048, 16, 3, numpy.float64)
     start = GMM(numpy.full(3, 1 / 3.), x[[0, 1000, 2000]],
                 numpy.ones((3, 16)))
@@ -378,3 +379,33 @@ def test_generic_cupy_path_matches_numpy(monkeypatch, dtype):
     assert bool(cupy.isfinite(xv.grad).all())
     with chainer.using_config('train', False):
         assert bool(cupy.isfinite(layer(xv).array).all())
+
+
+# ------------------------------------------------ bad input, link contract
+def test_overflowing_statistics_are_reported_later():
+    mn = MixtureNormalization(8)
+    mn.to_device('@cupy:0')
+    good = cupy.asarray(blobs(64, 8, 3, numpy.float32).reshape(4, 8, 4, 4))
+    mn(good * numpy.float32(1e20))  # no wait for the device: not seen yet
+    cupy.cuda.Device().synchronize()
+    with pytest.raises(ValueError, match='earlier.*NaN or Inf.*overflow'):
+        mn(good)
+    mn(good)  # the flag was cleared
+
+
+def test_float16_and_recomputing_match_numpy():
+    x = blobs(256, 8, 2, numpy.float32).reshape(16, 4, 4, 8)
+    x = x.transpose(0, 3, 1, 2).astype(numpy.float16)
+    outs = []
+    for device in ('@numpy', '@cupy:0'):
+        mn = MixtureNormalization(8, n_components=2)
+        mn.to_device(device)
+        mn.cleargrads()
+        xv = chainer.Variable(mn.xp.asarray(x))
+        y = F.forget(mn, xv)
+        F.sum(y * y).backward()
+        assert y.dtype == numpy.float16 and mn.n_fits == 1
+        outs.append([cupy.asnumpy(a).astype(numpy.float32)
+                     for a in (y.array, xv.grad, mn.gamma.grad)])
+    for a, b in zip(*outs):
+        numpy.testing.assert_allclose(b, a, rtol=1e-2, atol=1e-2)

@@ -6,7 +6,7 @@ import numpy
 import pytest
 from chainer import serializers
 
-from mixnorm import MixtureNormalization
+from mixnorm import mixture_normalization, MixtureNormalization
 from mixnorm.links import queue_decay_weights
 
 
@@ -200,3 +200,101 @@ def test_batch_inference_fits_the_test_batch_and_leaves_queue(rng):
     # normalized with the batch's own statistics: the scale is gone (up to
     # eps, which is not scaled)
     numpy.testing.assert_allclose(y_test, y_train, atol=1e-4)
+
+
+def test_decay_one_is_the_limit_of_equation_39():
+    numpy.testing.assert_allclose(queue_decay_weights(10, 10, 1.0),
+                                  numpy.full(10, 0.1))
+    numpy.testing.assert_allclose(queue_decay_weights(10, 10, 1 - 1e-9),
+                                  numpy.full(10, 0.1), rtol=1e-6)
+    numpy.testing.assert_allclose(queue_decay_weights(4, 10, 1.0),
+                                  numpy.full(4, 0.25))
+    mn = MixtureNormalization(3, decay=1.0, queue_length=4)
+    x = numpy.random.RandomState(0).randn(32, 3).astype(numpy.float32)
+    for _ in range(5):
+        mn(x)
+    with chainer.using_config('train', False):
+        assert numpy.isfinite(mn(x).array).all()
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(decay=1.5), 'decay'), (dict(decay=-0.1), 'decay'),
+    (dict(eps=0), 'eps'), (dict(eps=-1e-5), 'eps'),
+    (dict(queue_length=0), 'queue_length'),
+    (dict(n_components=0), 'n_components')])
+def test_constructor_rejects(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MixtureNormalization(3, **kwargs)
+
+
+def test_em_iter_and_its_deprecated_alias():
+    assert MixtureNormalization(3).em_iter == 2
+    assert MixtureNormalization(3, em_iter=4).em_iter == 4
+    with pytest.warns(DeprecationWarning, match='n_iter.*em_iter'):
+        assert MixtureNormalization(3, n_iter=6).em_iter == 6
+    with pytest.raises(TypeError, match='em_iter only'):
+        MixtureNormalization(3, em_iter=2, n_iter=2)
+
+
+def test_forward_keywords_follow_batch_normalization(rng):
+    mn = MixtureNormalization(3)
+    x = rng.randn(16, 3).astype(numpy.float32)
+    mn(x, finetune=False)
+    with pytest.raises(NotImplementedError, match='finetune'):
+        mn(x, finetune=True)
+    with pytest.raises(TypeError, match='unexpected keyword'):
+        mn(x, decay=0.5)
+    with pytest.raises(ValueError, match='using_config'):
+        mn(x, test=True)
+    assert mn.n_fits == 1
+
+
+def test_recomputing_reuses_the_fit_and_records_nothing(rng):
+    x = numpy.concatenate([rng.randn(64, 3) - 4, rng.randn(64, 3) + 4])
+    x = x.reshape(8, 4, 4, 3).transpose(0, 3, 1, 2).astype(numpy.float32)
+    gy = rng.randn(*x.shape).astype(numpy.float32)
+    mn = MixtureNormalization(3, n_components=2)
+    mn.cleargrads()
+    xv = chainer.Variable(x)
+    y = chainer.functions.forget(mn, xv)  # recomputed in backward
+    y.grad = gy
+    y.backward()
+    assert mn.n_fits == 1
+    fit, resp = mn.last_fit
+    queue = mn.queue_means.copy()
+    # the same gradient as one forward with that fit
+    xr = chainer.Variable(x)
+    gamma = chainer.Variable(mn.gamma.array.copy())
+    yr = mixture_normalization(xr, gamma, mn.beta.array, resp)
+    yr.grad = gy
+    yr.backward()
+    numpy.testing.assert_allclose(y.array, yr.array, rtol=1e-6)
+    numpy.testing.assert_allclose(xv.grad, xr.grad, rtol=1e-5, atol=1e-6)
+    numpy.testing.assert_allclose(mn.gamma.grad, gamma.grad, rtol=1e-5)
+    numpy.testing.assert_array_equal(mn.queue_means, queue)
+    with chainer.using_config('in_recomputing', True):
+        with pytest.raises(RuntimeError, match='F.forget'):
+            mn(x[:4])
+
+
+def test_float16_input(rng):
+    x = rng.randn(8, 3, 4, 4).astype(numpy.float16)
+    mn = MixtureNormalization(3)
+    xv = chainer.Variable(x)
+    numpy.random.seed(0)
+    y = mn(xv)
+    assert y.dtype == numpy.float16 and mn.gamma.dtype == numpy.float32
+    y.grad = numpy.ones_like(y.array)
+    y.backward()
+    assert xv.grad.dtype == numpy.float16 and numpy.isfinite(xv.grad).all()
+    ref = MixtureNormalization(3)
+    numpy.random.seed(0)
+    y32 = ref(x.astype(numpy.float32))
+    numpy.testing.assert_allclose(y.array.astype(numpy.float32), y32.array,
+                                  atol=5e-3, rtol=5e-3)
+    with chainer.using_config('train', False):
+        yt = mn(x)
+        assert yt.dtype == numpy.float16
+        numpy.testing.assert_allclose(
+            yt.array.astype(numpy.float32),
+            ref(x.astype(numpy.float32)).array, atol=5e-3, rtol=5e-3)

@@ -35,11 +35,11 @@ def test_replace_by_path_keeps_size_params_and_forward():
     net = Net()
     net.conv2.bn.gamma.array[...] = 2.0
     replaced = replace_bn(net, ['conv2/bn', 'stack.0'], n_components=2,
-                          n_iter=4)
+                          em_iter=4)
     assert replaced == ['conv2/bn', 'stack/0']
     mn = net.conv2.bn
     assert isinstance(mn, MixtureNormalization)
-    assert mn.n_components == 2 and mn.n_iter == 4 and mn.size == 6
+    assert mn.n_components == 2 and mn.em_iter == 4 and mn.size == 6
     numpy.testing.assert_array_equal(mn.gamma.array, 2.0)
     assert isinstance(net.stack[0], MixtureNormalization)
     assert isinstance(net.conv1.bn, L.BatchNormalization)

@@ -8,8 +8,8 @@ import pytest
 from mixnorm import MixtureNormalization, gmm
 
 
-def forward_backward(x, k=3, n_iter=2, min_weight=0.01):
-    mn = MixtureNormalization(x.shape[1], n_components=k, n_iter=n_iter,
+def forward_backward(x, k=3, em_iter=2, min_weight=0.01):
+    mn = MixtureNormalization(x.shape[1], n_components=k, em_iter=em_iter,
                               min_weight=min_weight, dtype=x.dtype)
     mn.cleargrads()
     xv = chainer.Variable(x)
@@ -97,7 +97,7 @@ def realistic_batches(rng, n_batches):
 def test_stress_thousands_of_fits(rng):
     for i, x in enumerate(realistic_batches(rng, 2000)):
         k = 1 + i % 5
-        model, resp = gmm.fit(x, k, n_iter=2 + 2 * (i % 3))
+        model, resp = gmm.fit(x, k, em_iter=2 + 2 * (i % 3))
         assert numpy.isfinite(resp).all(), i
         assert numpy.isfinite(model.weights).all(), i
         assert numpy.isfinite(model.variances).all(), i
@@ -109,3 +109,50 @@ def test_stress_layer_forward_backward(rng):
     batches = realistic_batches(rng, 200)
     for i, x in enumerate(batches):
         forward_backward(x, k=2 + i % 4)
+
+
+def test_overflowing_statistics_raise_like_nan(rng):
+    model = chainer.Chain()
+    with model.init_scope():
+        model.norm5 = MixtureNormalization(3)
+    x = rng.randn(16, 3, 4, 4).astype(numpy.float32)
+    model.norm5(x)
+    queue = model.norm5.queue_variances.copy()
+    with pytest.raises(ValueError, match='norm5.*NaN or Inf.*overflow'):
+        model.norm5(x * numpy.float32(1e20))
+    assert model.norm5.n_fits == 1  # the bad fit did not enter the queue
+    numpy.testing.assert_array_equal(model.norm5.queue_variances, queue)
+    # float64 holds the squares: the same input normalizes as at scale 1
+    mn = MixtureNormalization(3, dtype=numpy.float64, n_components=1)
+    y = mn(x.astype(numpy.float64) * 1e20).array
+    y1 = mn(x.astype(numpy.float64)).array
+    numpy.testing.assert_allclose(y, y1, atol=1e-4)  # eps is not scaled
+
+
+def test_check_finite_off_lets_it_through(rng):
+    mn = MixtureNormalization(3, check_finite=False)
+    x = rng.randn(16, 3).astype(numpy.float32)
+    x[0, 0] = numpy.nan
+    mn(x)  # the user's choice: no check, no error
+    assert mn.n_fits == 1
+
+
+def test_seed_repeats_a_fit(rng):
+    import mixnorm
+    x = rng.randn(500, 4).astype(numpy.float32)
+    mixnorm.seed(3)
+    a = gmm.fit(x, 3, 2)
+    mixnorm.seed(3)
+    b = gmm.fit(x, 3, 2)
+    mixnorm.seed(4)
+    c = gmm.fit(x, 3, 2)
+    numpy.testing.assert_array_equal(a[1], b[1])
+    assert not numpy.array_equal(a[0].means, c[0].means)
+
+
+def test_fit_em_iter_alias(rng):
+    x = rng.randn(200, 3)
+    with pytest.warns(DeprecationWarning, match='gmm.fit: n_iter'):
+        old = gmm.fit(x, 2, n_iter=4, rng=numpy.random.RandomState(1))
+    new = gmm.fit(x, 2, em_iter=4, rng=numpy.random.RandomState(1))
+    numpy.testing.assert_array_equal(old[1], new[1])

@@ -1,0 +1,54 @@
+"""CUDA kernels: the GPU path of the GMM engine and of the MN transform.
+
+One module per concern, each next to its ``.cu`` source:
+
+* :mod:`~mixnorm.cuda._compile`: the compile cache and launch geometry;
+* :mod:`~mixnorm.cuda.random`: the device-side random generator;
+* :mod:`~mixnorm.cuda.gmm`: the GMM primitives of :func:`mixnorm.gmm.fit`
+  (``gmm.cu``, ``kmeanspp.cu``);
+* :mod:`~mixnorm.cuda.mn`: the mixture normalizing transform (``mn.cu``);
+* :mod:`~mixnorm.cuda.finite`: the NaN/Inf flag (``finite.cu``).
+
+CuPy is imported only if it is installed; :func:`supports` tells whether
+an array takes this path.  It is on by default; the environment variable
+``MIXNORM_KERNELS=0``, or ``mixnorm.cuda.enabled = False``, turns it off,
+and CuPy arrays then run the array-generic reference code of
+:mod:`mixnorm._gmm_generic` and :mod:`mixnorm.functions`, which
+synchronises in a few places and is much slower.
+"""
+import os
+
+import numpy
+
+from mixnorm.cuda import finite  # NOQA: F401
+from mixnorm.cuda import gmm  # NOQA: F401
+from mixnorm.cuda import mn  # NOQA: F401
+from mixnorm.cuda import random
+from mixnorm.cuda._compile import cupy
+
+#: Whether CuPy arrays take the kernel path (see the module docstring).
+enabled = os.environ.get('MIXNORM_KERNELS', '1') != '0'
+
+
+def supports(x):
+    """Whether ``x`` takes the kernel path: kernels enabled and ``x`` a
+    float32/float64 CuPy array."""
+    return (enabled and cupy is not None and isinstance(x, cupy.ndarray)
+            and x.dtype in (numpy.float32, numpy.float64))
+
+
+def available():
+    """Whether CuPy is installed and sees a CUDA device."""
+    if cupy is None:
+        return False
+    try:
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no driver, or a driver too old for this CuPy
+        return False
+
+
+def seed(value=None):
+    """Seed the GPU generators on the current device: CuPy's global one
+    (the generic path's) and the kernel path's (:mod:`.random`)."""
+    cupy.random.seed(value)
+    random.uniforms.seed(value)

@@ -1,0 +1,98 @@
+"""The compile cache and the launch geometry of the CUDA kernels.
+
+The ``.cu`` files of this package are compiled by NVRTC (``cupy.RawModule``)
+with the geometry below passed as ``-D`` options, so Python and CUDA read
+one definition.  ``#include "common.cuh"`` is inlined here before
+compiling, so that CuPy's kernel cache, which is keyed on the source text,
+sees a change of the header.
+"""
+import os
+
+import numpy
+
+try:
+    import cupy
+except ImportError:  # CPU-only install
+    cupy = None
+
+WARPS = 8               # warps per block
+THREADS = 32 * WARPS    # threads per block of every kernel but seed_pick
+TD = 8                  # dimensions per block of the column kernels
+MAX_TRIALS = 16         # k-means++ candidates per round the kernels hold
+PICK = 1024             # threads of the seed_pick block
+ROW_BLOCKS = 512        # most blocks of a row kernel (grid-stride beyond)
+FLAT_BLOCKS = 4096      # most blocks of an elementwise kernel
+COL_TARGET = 1024       # blocks aimed at by moments_part
+
+GEOMETRY = ('-DWARPS={}'.format(WARPS), '-DTD={}'.format(TD),
+            '-DMAXT={}'.format(MAX_TRIALS), '-DPICK={}'.format(PICK))
+
+_DIR = os.path.dirname(os.path.abspath(__file__))
+_INCLUDE = '#include "common.cuh"'
+_sources = {}
+_modules = {}
+
+
+def source(filename):
+    """The text of ``filename`` (in this package), header inlined."""
+    text = _sources.get(filename)
+    if text is None:
+        with open(os.path.join(_DIR, filename)) as f:
+            text = f.read()
+        if _INCLUDE in text:
+            with open(os.path.join(_DIR, 'common.cuh')) as f:
+                text = text.replace(_INCLUDE, f.read())
+        _sources[filename] = text
+    return text
+
+
+def options(dtype=None, n_components=None, defines=()):
+    """NVRTC options: the geometry, ``real_t`` for a dtype, ``NK`` for K."""
+    opts = list(GEOMETRY)
+    if dtype is not None:
+        real = {numpy.dtype(numpy.float32): 'float',
+                numpy.dtype(numpy.float64): 'double'}[numpy.dtype(dtype)]
+        opts.append('-Dreal_t=' + real)
+    if n_components is not None:
+        opts.append('-DNK={}'.format(int(n_components)))
+    return tuple(opts) + tuple(defines)
+
+
+def kernel(filename, name, dtype=None, n_components=None, defines=()):
+    """Kernel ``name`` of ``filename`` compiled for the options (cached).
+
+    A file is compiled once per distinct set of options: per dtype, per K
+    where its kernels use ``NK``, per ``defines``.
+    """
+    key = (filename, options(dtype, n_components, defines))
+    module = _modules.get(key)
+    if module is None:
+        module = _modules[key] = cupy.RawModule(code=source(filename),
+                                                options=key[1])
+    return module.get_function(name)
+
+
+def row_grid(m):
+    """Blocks of a row kernel (one warp per row) over m rows."""
+    return max(1, min(ROW_BLOCKS, -(-m // WARPS)))
+
+
+def flat_grid(size):
+    """Blocks of an elementwise kernel over ``size`` elements."""
+    return max(1, min(FLAT_BLOCKS, -(-size // THREADS)))
+
+
+def cover(size):
+    """Blocks of one thread per element, for kernels without a grid
+    stride."""
+    return max(1, -(-size // THREADS))
+
+
+def launch(fn, grid, args, threads=THREADS):
+    """Queue ``fn`` on the current stream; ``grid`` an int or a tuple."""
+    fn(grid if isinstance(grid, tuple) else (grid,), (threads,), args)
+
+
+def contiguous(a, dtype):
+    """``a`` as a C-contiguous CuPy array of ``dtype``."""
+    return cupy.ascontiguousarray(cupy.asarray(a), dtype=dtype)

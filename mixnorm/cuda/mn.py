@@ -1,0 +1,58 @@
+"""The mixture normalizing transform (Eq. 34-36) on the GPU (``mn.cu``).
+
+Two launches each way on the (N, C, L) layout, with the same centred
+two-pass statistics as the reference in :mod:`mixnorm.functions`.
+"""
+import numpy
+
+from mixnorm.cuda import _compile
+from mixnorm.cuda._compile import cupy
+
+
+def _kernel(name, dtype, n_components):
+    return _compile.kernel('mn.cu', name, dtype, n_components)
+
+
+def forward(x3, gamma, beta, resp, eps):
+    """Eq. 34-36 on x3 of shape (N, C, L) with posteriors resp (N*L, K).
+
+    Returns:
+        ``(y, lam, mean, var, stats)``; ``stats``, the buffer that
+        ``mn_stats`` writes, feeds :func:`backward`.
+    """
+    x3 = cupy.ascontiguousarray(x3)
+    resp = cupy.ascontiguousarray(resp)
+    n, c, length = x3.shape
+    k = resp.shape[1]
+    dtype = x3.dtype
+    # [lam | scale | den] (K each), then [mean | var | inv_std] (K, C) each
+    stats = cupy.empty(3 * k * (1 + c), dtype)
+    _compile.launch(_kernel('mn_stats', dtype, k), c, (
+        x3, resp, n, c, length, float(eps), float(numpy.finfo(dtype).tiny),
+        stats))
+    y = cupy.empty_like(x3)
+    _compile.launch(_kernel('mn_output', dtype, k),
+                    _compile.flat_grid(x3.size), (
+                        x3, resp, n, c, length, stats, gamma, beta, y))
+    lam = stats[:k]
+    mean = stats[3 * k:3 * k + k * c].reshape(k, c)
+    var = stats[3 * k + k * c:3 * k + 2 * k * c].reshape(k, c)
+    return y, lam, mean, var, stats
+
+
+def backward(x3, gamma, resp, gy3, stats):
+    """Gradients (gx, ggamma, gbeta) of :func:`forward`'s output."""
+    x3 = cupy.ascontiguousarray(x3)
+    gy3 = cupy.ascontiguousarray(gy3)
+    n, c, length = x3.shape
+    k = resp.shape[1]
+    dtype = x3.dtype
+    grads = cupy.empty(2 * c * (k + 1), dtype)  # total, proj, ggamma, gbeta
+    _compile.launch(_kernel('mn_grad_stats', dtype, k), c, (
+        x3, resp, gy3, n, c, length, stats, gamma, grads))
+    gx = cupy.empty_like(x3)
+    _compile.launch(_kernel('mn_grad_x', dtype, k),
+                    _compile.flat_grid(x3.size), (
+                        x3, resp, gy3, n, c, length, stats, gamma, grads,
+                        gx))
+    return gx, grads[2 * k * c:2 * k * c + c], grads[2 * k * c + c:]
