@@ -1,7 +1,7 @@
 """Where the time of one MixtureNormalization call goes, on a GPU.
 
-At one shape, K and n_iter (default Table 7's (64, 448, 8, 8), K = 3,
-n_iter = 2) it times, in one process on the same tensor, the median ms per
+At one shape, K and EM iter. (default Table 7's (64, 448, 8, 8), K = 3,
+EM iter. 2) it times, in one process on the same tensor, the median ms per
 call of:
 
 * ``BN fwd+bwd`` and ``MN fwd+bwd``: as ``benchmarks/layer.py`` does;
@@ -107,7 +107,8 @@ def main(argv=None):
     parser.add_argument('--device', default='@cupy:0')
     parser.add_argument('--shape', default='64,448,8,8')
     parser.add_argument('-K', type=int, default=3)
-    parser.add_argument('--n-iter', type=int, default=2)
+    parser.add_argument('--em-iter', type=int, default=2,
+                        help='the paper\'s "EM iter." (k-means + EM)')
     parser.add_argument('--out', default=None)
     args = parser.parse_args(argv)
     import cupy
@@ -120,11 +121,11 @@ def main(argv=None):
         numpy.float32))
     bn = L.BatchNormalization(shape[1])
     mn = MixtureNormalization(shape[1], n_components=args.K,
-                              n_iter=args.n_iter)
+                              em_iter=args.em_iter)
     for link in (bn, mn):
         link.to_device(device)
     rows = mixnorm.functions.to_rows(x)
-    _, resp = gmm.fit(rows, args.K, args.n_iter)
+    _, resp = gmm.fit(rows, args.K, em_iter=args.em_iter)
     gamma, beta = mn.gamma.array, mn.beta.array
 
     def function():
@@ -134,15 +135,15 @@ def main(argv=None):
         y.backward()
 
     parts = [('BN fwd+bwd', step(bn, x, gy)), ('MN fwd+bwd', step(mn, x, gy)),
-             ('fit', lambda: gmm.fit(rows, args.K, args.n_iter)),
+             ('fit', lambda: gmm.fit(rows, args.K, em_iter=args.em_iter)),
              ('MN function fwd+bwd', function)]
-    lines = ['# MN time breakdown at {}, K={}, n_iter={}'.format(
-        shape, args.K, args.n_iter), '',
+    lines = ['# MN time breakdown at {}, K={}, EM iter.={}'.format(
+        shape, args.K, args.em_iter), '',
         '- device: {}'.format(device_name(device)),
         '- versions: {}'.format(', '.join('{} {}'.format(k, v) for k, v in
                                           versions('numpy', 'chainer',
                                                    'cupy').items())),
-        '- kernels enabled: {}'.format(mixnorm.kernels.enabled), '',
+        '- kernels enabled: {}'.format(mixnorm.cuda.enabled), '',
         '| part | ms per call (synchronised) | host ms per call (enqueue) |',
         '|---|---|---|']
     for name, fn in parts:

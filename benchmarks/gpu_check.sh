@@ -3,18 +3,16 @@
 #   bash benchmarks/gpu_check.sh [--train EPOCHS]
 # installs the wheels carried in .whl/ (Chainer 7.8.1 and the pure-Python
 # packages it and pytest need) into .site, runs the GPU tests, then the
-# layer, GMM and breakdown benchmarks (about 2 minutes on an H100; the
-# steps' limits add up to 510 s).  With --train N, and only if the GPU
-# tests passed, it then trains BN-2 and MN-2 of the CIFAR CNN (Table 2,
-# CIFAR-10) side by side for N epochs on .data/cifar10-jpeg.zip (copy the
-# zip there, an ignored folder, for that call only), compares them and
-# re-evaluates both under every inference rule.  The training gets what is
-# left of MIXNORM_CHECK_BUDGET (default 570 s, for a 600 s call) after the
-# checks, less 150 s for the comparison.  On an H100 (2026-11-26) the
-# checks took about 3 minutes; the side-by-side training of 25 epochs that
-# followed came back with nothing, because a bare `wait` (since replaced)
-# waited for this script's own tee and hung until the call ended.  A run
-# cut by the budget keeps its finished epochs in its log (in logs.tgz).
+# layer, GMM and breakdown benchmarks (the steps' limits add up to 510 s).
+# With --train N, and only if the GPU tests passed, it then trains BN-2 and
+# MN-2 of the CIFAR CNN (Table 2, CIFAR-10) side by side for N epochs on
+# .data/cifar10-jpeg.zip (copy the zip there, an ignored folder, for that
+# call only), compares them and re-evaluates both under every inference
+# rule.  The training gets what is left of MIXNORM_CHECK_BUDGET (default
+# 570 s, for a 600 s call) after the checks, less 150 s for the comparison;
+# it is skipped when under 330 s are left.  A run cut by the budget keeps
+# its finished epochs in its log (in logs.tgz).  Past runs and their
+# durations: benchmarks/results/gpu-check-history.md.
 # Dry run on a CPU (needs Pillow; the GPU steps fail, the rest runs):
 #   OUT=/tmp/out MIXNORM_CHECK_BUDGET=1500 MIXNORM_CHECK_DEVICE=@numpy \
 #   MIXNORM_CHECK_TRAIN_ARGS="--train-subset 256 --test-subset 128" \

@@ -2,7 +2,7 @@
 
 For each input shape, one random activation-like tensor is normalized by
 ``chainer.links.BatchNormalization`` and by ``MixtureNormalization`` for
-every (K, n_iter), all in this process, in training mode, each call a
+every (K, EM iter.), all in this process, in training mode, each call a
 forward and a backward from a fixed output gradient.  After a warm-up
 (kernel compilation, memory pools), rounds alternate over the variants;
 each round times ``--inner`` calls of a variant (then synchronises the GPU)
@@ -30,8 +30,7 @@ import time
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
 sys.path.insert(0, ROOT)
 
-import mixnorm  # noqa: E402  (patches the stack before Chainer is imported)
-from mixnorm import MixtureNormalization  # noqa: E402
+from mixnorm import MixtureNormalization  # noqa: E402  (before Chainer)
 
 import numpy  # noqa: E402
 
@@ -49,7 +48,7 @@ PAPER = load_grid()['paper']
 
 
 def grid(on_gpu, quick):
-    """(shape, [(K, n_iter), ...]) to run."""
+    """(shape, [(K, EM iter.), ...]) to run."""
     if quick:
         return [((64, 448, 8, 8), [(3, 2)]), ((256, 128, 8, 8), [(3, 2)])]
     ks, iters = ((2, 3, 4, 5), (2, 4, 8)) if on_gpu else ((3, 5), (2, 8))
@@ -124,18 +123,18 @@ def main(argv=None):
         bn = L.BatchNormalization(shape[1])
         bn.to_device(device)
         variants['BN'] = step(bn, x, gy)
-        for k, n_iter in configs:
+        for k, em_iter in configs:
             mn = MixtureNormalization(shape[1], n_components=k,
-                                      n_iter=n_iter)
+                                      em_iter=em_iter)
             mn.to_device(device)
-            variants[(k, n_iter)] = step(mn, x, gy)
+            variants[(k, em_iter)] = step(mn, x, gy)
         ms = median_ms(variants, rounds, inner, sync)
-        for k, n_iter in configs:
-            rows.append((shape, k, n_iter, ms['BN'], ms[(k, n_iter)]))
-            print('{:>16s} K={} n_iter={}: BN {:8.3f} ms  MN {:8.3f} ms  '
-                  'MN/BN {:6.2f}'.format(str(shape), k, n_iter, ms['BN'],
-                                         ms[(k, n_iter)],
-                                         ms[(k, n_iter)] / ms['BN']))
+        for k, em_iter in configs:
+            rows.append((shape, k, em_iter, ms['BN'], ms[(k, em_iter)]))
+            print('{:>16s} K={} EM iter.={}: BN {:8.3f} ms  MN {:8.3f} ms  '
+                  'MN/BN {:6.2f}'.format(str(shape), k, em_iter, ms['BN'],
+                                         ms[(k, em_iter)],
+                                         ms[(k, em_iter)] / ms['BN']))
             sys.stdout.flush()
 
     tag = 'gpu' if on_gpu else 'cpu'
@@ -164,12 +163,12 @@ def report(rows, device, rounds, inner, args):
             rounds, inner),
         '- paper: Table 7 whole-network iterations/sec, BN over MN '
         '(slowdown of the whole training step on a Titan X Pascal)', '',
-        '| shape | K | n_iter | BN ms | MN ms | MN/BN (layer) | paper '
+        '| shape | K | EM iter. | BN ms | MN ms | MN/BN (layer) | paper '
         'network BN/MN |', '|---|---|---|---|---|---|---|']
-    for shape, k, n_iter, bn, mn in rows:
+    for shape, k, em_iter, bn, mn in rows:
         paper = PAPER.get(shape[:2], {})
         lines.append('| {} | {} | {} | {:.3f} | {:.3f} | {:.2f} | {} |'.format(
-            'x'.join(map(str, shape)), k, n_iter, bn, mn, mn / bn,
+            'x'.join(map(str, shape)), k, em_iter, bn, mn, mn / bn,
             '{:.3f}'.format(paper[1] / paper[k]) if k in paper else '-'))
     return '\n'.join(lines) + '\n'
 

@@ -23,7 +23,7 @@ Usage::
     python benchmarks/throughput.py --quick          # CPU smoke run
 
 ``--quick`` (batch 8, 196 channels, 5 rounds of 2 steps) and any other
-departure from the grid (``--settings``, ``--ks``, ``--n-iter``) is a reduced
+departure from the grid (``--settings``, ``--ks``, ``--em-iter``) is a reduced
 run: the output says "NOT a reproduction" and goes to ``--reduced-out``
 when given.  Where the grid lacks a measured setting, the paper columns use
 the paper's setting with the same channels and the nearest batch size, and
@@ -35,7 +35,6 @@ per block: 16 + 3 * 5 * 12 = 196; the paper calls it 20 layers) and the
 """
 import argparse
 import datetime
-import inspect
 import os
 import platform
 import statistics
@@ -47,16 +46,15 @@ import yaml
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 os.pardir))
 
-import mixnorm  # noqa: E402  (patches the stack before Chainer is imported)
+# models and train import mixnorm, which makes Chainer importable: first
+import models  # noqa: E402
+from benchmarks.machine import device_name  # noqa: E402
+from train.runner import default_device  # noqa: E402
 
 import numpy  # noqa: E402
 
 import chainer  # noqa: E402
 import chainer.functions as F  # noqa: E402
-
-from benchmarks.machine import device_name  # noqa: E402
-from models.densenet import DenseNet  # noqa: E402
-from train.runner import default_device  # noqa: E402
 
 
 GROWTH = 12
@@ -69,7 +67,7 @@ QUICK = (8, 196)  # --quick: (batch, channels)
 def load_grid(path=GRID):
     """Reads and checks Table 7's grid.
 
-    The file holds ``paper_device`` (str), ``n_iter`` (int, MN's EM iter.)
+    The file holds ``paper_device`` (str), ``em_iter`` (int, MN's EM iter.)
     and ``settings``, a list of ``{batch_size, channels, paper_its: {BN:
     it/s, MN: {K: it/s}}}``.
 
@@ -77,7 +75,7 @@ def load_grid(path=GRID):
         path (str): The YAML file (default ``configs/table7.yaml``).
 
     Returns:
-        dict: ``paper_device``, ``n_iter``, ``ks`` (sorted K of every
+        dict: ``paper_device``, ``em_iter``, ``ks`` (sorted K of every
         setting) and ``paper``: ``{(batch, channels): {K: it/s}}`` with
         K = 1 for BN.
 
@@ -99,9 +97,9 @@ def load_grid(path=GRID):
 
     with open(path) as f:
         data = yaml.safe_load(f)
-    keys(data, 'top level', ('paper_device', 'n_iter', 'settings'))
-    if not isinstance(data['n_iter'], int) or data['n_iter'] < 1:
-        fail('n_iter', 'must be a positive integer')
+    keys(data, 'top level', ('paper_device', 'em_iter', 'settings'))
+    if not isinstance(data['em_iter'], int) or data['em_iter'] < 1:
+        fail('em_iter', 'must be a positive integer')
     if not isinstance(data['settings'], list) or not data['settings']:
         fail('settings', 'must be a non-empty list')
     paper, ks = {}, None
@@ -131,7 +129,7 @@ def load_grid(path=GRID):
         ks = sorted(its['MN'])
         paper[(batch, dim)] = rates
     return {'paper_device': str(data['paper_device']),
-            'n_iter': data['n_iter'], 'ks': ks, 'paper': paper}
+            'em_iter': data['em_iter'], 'ks': ks, 'paper': paper}
 
 
 def paper_reference(paper, batch, dim):
@@ -167,17 +165,16 @@ def parse_setting(text):
     return batch, dim
 
 
-def build(dim, k, n_iter, device, seed):
+def build(dim, k, em_iter, device, seed):
     """DenseNet + optimizer; the final BN becomes MN with ``k`` components
     when ``k > 1``."""
     numpy.random.seed(seed)  # same initial weights for every variant
-    model = DenseNet(100, depth=depth_for_channels(dim))
-    if k > 1:
-        kwargs = dict(n_components=k, n_iter=n_iter)
-        params = inspect.signature(mixnorm.MixtureNormalization).parameters
-        if 'check_finite' in params:
-            kwargs['check_finite'] = False  # no host sync in the forward
-        mixnorm.replace_bn(model, model.norm_paths(['final']), **kwargs)
+    norm = {}
+    if k > 1:  # check_finite off: no host synchronisation in the forward
+        norm = dict(layers=['final'], n_components=k, em_iter=em_iter,
+                    check_finite=False)
+    model, _ = models.build('densenet', 100,
+                            {'depth': depth_for_channels(dim)}, norm)
     model.to_device(device)
     opt = chainer.optimizers.NesterovAG(lr=0.1, momentum=0.9)
     opt.setup(model)
@@ -213,7 +210,7 @@ def run_setting(batch, dim, ks, args, device):
     rng = numpy.random.RandomState(args.seed)
     x = device.send(rng.randn(batch, 3, 32, 32).astype(numpy.float32))
     t = device.send(rng.randint(0, 100, size=batch).astype(numpy.int32))
-    variants = [(k,) + build(dim, k, args.n_iter, device, args.seed)
+    variants = [(k,) + build(dim, k, args.em_iter, device, args.seed)
                 for k in ks]
     for _, model, opt in variants:
         for _ in range(args.warmup):
@@ -224,9 +221,6 @@ def run_setting(batch, dim, ks, args, device):
             seconds = time_steps(model, opt, x, t, args.iters, device)
             rates[k].append(args.iters / seconds)
     return {k: statistics.median(r) for k, r in rates.items()}
-
-
-
 
 
 def versions():
@@ -290,7 +284,7 @@ def main(argv=None):
     parser.add_argument('--ks', nargs='+', type=int, default=None,
                         help='mixture components to time (BN always runs); '
                         'default: the grid\'s (2 3 4 5)')
-    parser.add_argument('--n-iter', type=int, default=None,
+    parser.add_argument('--em-iter', type=int, default=None,
                         help='MN "EM iter." (default: the grid\'s, 2)')
     parser.add_argument('--iters', type=int, default=20,
                         help='training steps per timing round')
@@ -320,14 +314,14 @@ def main(argv=None):
         args.iters, args.repeats, args.warmup = 2, 5, 1
     settings = args.settings or sorted(paper)
     ks = sorted(set(args.ks)) if args.ks else grid['ks']
-    n_iter = args.n_iter or grid['n_iter']
+    em_iter = args.em_iter or grid['em_iter']
     if any(k < 2 for k in ks):
         parser.error('--ks are mixture components, each >= 2')
     reduced = (args.quick or sorted(settings) != sorted(paper) or
-               ks != grid['ks'] or n_iter != grid['n_iter'])
+               ks != grid['ks'] or em_iter != grid['em_iter'])
     if args.no_cudnn:
         chainer.config.use_cudnn = 'never'
-    args.n_iter = n_iter
+    args.em_iter = em_iter
 
     device = chainer.get_device(args.device or default_device())
     device.use()
@@ -354,7 +348,7 @@ def main(argv=None):
         '- settings: CIFAR-100-shaped random input (3x32x32, 100 classes), '
         'NesterovAG + weight decay, MN EM iter. %d; median over %d rounds '
         'of %d steps after %d warm-up steps, variants alternating'
-        % (n_iter, args.repeats, args.iters, args.warmup),
+        % (em_iter, args.repeats, args.iters, args.warmup),
         '- paper: %s, Table 7. Its absolute it/s compare with nothing '
         'measured on another device; the MN/BN ratios do.'
         % grid['paper_device'],

@@ -17,41 +17,12 @@ linear      linear          10 or 100
 Chainer's max pooling covers the whole input by default (``cover_all``),
 which is what turns 32 into 16 with a 3x3 window, stride 2 and no padding.
 """
-import mixnorm  # noqa: F401  (patches the stack before Chainer is imported)
-
 import chainer
 import chainer.functions as F
 import chainer.links as L
 
 from models import register
-
-
-class ConvBN(chainer.Chain):
-
-    """Convolution without bias, batch normalization, ReLU.
-
-    The normalization link is the child ``bn``, so that
-    :func:`mixnorm.replace_bn` can swap it for mixture normalization by the
-    path ``'<layer>/bn'``.
-
-    Args:
-        in_channels (int): Input channels.
-        out_channels (int): Output channels.
-        ksize (int): Square kernel size.
-        pad (int): Zero padding on each side (stride is 1).
-
-    """
-
-    def __init__(self, in_channels, out_channels, ksize, pad):
-        super(ConvBN, self).__init__()
-        with self.init_scope():
-            # The normalization's shift makes a convolution bias redundant.
-            self.conv = L.Convolution2D(in_channels, out_channels, ksize,
-                                        stride=1, pad=pad, nobias=True)
-            self.bn = L.BatchNormalization(out_channels)
-
-    def forward(self, x):
-        return F.relu(self.bn(self.conv(x)))
+from models.layers import ConvBN
 
 
 @register('cifar_cnn')
@@ -70,10 +41,10 @@ class CifarCNN(chainer.Chain):
     def __init__(self, n_classes, in_channels=3):
         super(CifarCNN, self).__init__()
         with self.init_scope():
-            self.conv1 = ConvBN(in_channels, 64, 5, 2)
-            self.conv2 = ConvBN(64, 128, 5, 2)
-            self.conv3 = ConvBN(128, 128, 5, 2)
-            self.conv4 = ConvBN(128, 256, 3, 1)
+            self.conv1 = ConvBN(in_channels, 64, 5, pad=2)
+            self.conv2 = ConvBN(64, 128, 5, pad=2)
+            self.conv3 = ConvBN(128, 128, 5, pad=2)
+            self.conv4 = ConvBN(128, 256, 3, pad=1)
             self.linear = L.Linear(256, n_classes)
 
     def norm_paths(self, layers):

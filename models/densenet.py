@@ -35,8 +35,6 @@ depth        10 classes    100 classes
 
 The DenseNet paper reports 1.0M (depth 40) and 7.0M (depth 100).
 """
-import mixnorm  # noqa: F401  (patches the stack before Chainer is imported)
-
 import chainer
 import chainer.functions as F
 import chainer.initializers as I
@@ -149,7 +147,7 @@ class DenseNet(chainer.Chain):
             augmentation).
     """
 
-    norm_layer_names = ('trans1', 'trans2', 'final')
+    layer_names = ('trans1', 'trans2', 'final')
 
     def __init__(self, n_classes=100, depth=40, growth_rate=12,
                  init_channels=16, dropout=0.0):
@@ -207,7 +205,7 @@ class DenseNet(chainer.Chain):
                 raise ValueError(
                     'unknown DenseNet layer %r; valid layers: %s (or '
                     'block<b>/<j> with b in 1..3, j < %d)'
-                    % (entry, ', '.join(self.norm_layer_names),
+                    % (entry, ', '.join(self.layer_names),
                        self.n_layers))
             path = entry + '/bn'
             if path not in paths:

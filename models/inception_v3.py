@@ -72,41 +72,12 @@ Stem BNs are the links ``stem/<i>/bn`` (not part of the paper's naming).
 """
 import collections
 
-import mixnorm  # noqa: F401  (patches the stack before Chainer is imported)
-
 import chainer
 import chainer.functions as F
 import chainer.links as L
 
 from models import register
-
-
-LAYER_NAMES = ('inc1/0', 'inc1/1', 'inc1/2', 'red1',
-               'inc2/0', 'inc2/1', 'inc2/2', 'inc2/3', 'red2',
-               'inc3/0', 'inc3/1')
-
-
-class ConvBN(chainer.Chain):
-    """Convolution (no bias) + BatchNormalization + ReLU.
-
-    Args:
-        in_channels (int): Input channels.
-        out_channels (int): Output channels.
-        ksize (int or tuple): Kernel size ``(kh, kw)``.
-        stride (int): Stride.
-        pad (int or tuple): Zero padding ``(ph, pw)``.
-    """
-
-    def __init__(self, in_channels, out_channels, ksize, stride=1, pad=0):
-        super(ConvBN, self).__init__()
-        self.out_channels = out_channels
-        with self.init_scope():
-            self.conv = L.Convolution2D(in_channels, out_channels, ksize,
-                                        stride=stride, pad=pad, nobias=True)
-            self.bn = L.BatchNormalization(out_channels)
-
-    def forward(self, x):
-        return F.relu(self.bn(self.conv(x)))
+from models.layers import ConvBN
 
 
 class Branch(chainer.ChainList):
@@ -246,7 +217,9 @@ class InceptionV3(chainer.Chain):
             the paper does not state one).
     """
 
-    layer_names = LAYER_NAMES
+    layer_names = ('inc1/0', 'inc1/1', 'inc1/2', 'red1',
+                   'inc2/0', 'inc2/1', 'inc2/2', 'inc2/3', 'red2',
+                   'inc3/0', 'inc3/1')
 
     def __init__(self, n_classes=10, width=1.0, dropout=0.0):
         super(InceptionV3, self).__init__()
@@ -290,9 +263,9 @@ class InceptionV3(chainer.Chain):
 
     def layer(self, name):
         """The ``InceptionLayer`` named as in the paper (e.g. ``'inc2/0'``)."""
-        if name not in LAYER_NAMES:
+        if name not in self.layer_names:
             raise ValueError('unknown Inception-V3 layer %r; valid layers: %s'
-                             % (name, ', '.join(LAYER_NAMES)))
+                             % (name, ', '.join(self.layer_names)))
         if '/' in name:
             block, i = name.split('/')
             return getattr(self, block)[int(i)]
@@ -301,7 +274,7 @@ class InceptionV3(chainer.Chain):
     def layers(self):
         """``OrderedDict`` of paper layer name -> ``InceptionLayer``."""
         return collections.OrderedDict(
-            (name, self.layer(name)) for name in LAYER_NAMES)
+            (name, self.layer(name)) for name in self.layer_names)
 
     def bn_addresses(self, layer=None):
         """All BN addresses ``<layer>/<branch>/<index>``, in network order.
@@ -309,7 +282,7 @@ class InceptionV3(chainer.Chain):
         Args:
             layer (str or None): Restrict to one layer name.
         """
-        names = LAYER_NAMES if layer is None else [layer]
+        names = self.layer_names if layer is None else [layer]
         out = []
         for name in names:
             for b, branch in enumerate(self.layer(name)):
@@ -360,7 +333,7 @@ class InceptionV3(chainer.Chain):
         valid = set(self.bn_addresses())
         paths = []
         for entry in layers:
-            if entry in LAYER_NAMES:
+            if entry in self.layer_names:
                 addresses = self.last_bn_addresses(entry)
             elif entry in valid:
                 addresses = [entry]
@@ -368,7 +341,7 @@ class InceptionV3(chainer.Chain):
                 raise ValueError(
                     'unknown Inception-V3 layer or BN address %r; valid '
                     'layers: %s (a BN is <layer>/<branch>/<index>, e.g. '
-                    'inc2/0/2/4)' % (entry, ', '.join(LAYER_NAMES)))
+                    'inc2/0/2/4)' % (entry, ', '.join(self.layer_names)))
             for a in addresses:
                 path = self.bn_path(a)
                 if path not in paths:

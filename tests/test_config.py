@@ -1,6 +1,7 @@
 """Configuration files: every shipped one validates, mistakes are errors."""
 import glob
 import os
+import warnings
 
 import pytest
 
@@ -78,7 +79,7 @@ def test_table2_configs_match_the_paper():
                 row, ([] if row.startswith('BN') else ['conv3'], 3, 2))
             assert c['norm']['layers'] == layers
             if layers:
-                assert (c['norm']['n_components'], c['norm']['n_iter']) == \
+                assert (c['norm']['n_components'], c['norm']['em_iter']) == \
                     (k, em)
             assert [c['paper']['acc_at'][p] for p in (25, 50, 75, 100)] == \
                 accs
@@ -93,7 +94,7 @@ def test_table2_configs_match_the_paper():
 
 def test_defaults_and_exponent_floats(tmp_path):
     cfg = config.load(write_config(str(tmp_path / 'c.yaml')))
-    assert cfg['norm'] == {'layers': [], 'n_components': 3, 'n_iter': 2}
+    assert cfg['norm'] == {'layers': [], 'n_components': 3, 'em_iter': 2}
     assert cfg['model_args'] == {}
     assert cfg['optimizer']['weight_decay'] == 2e-5
     p = tmp_path / 'e.yaml'
@@ -148,9 +149,39 @@ def test_unknown_mn_layer_names_key(tmp_path):
 
 
 def test_bad_mn_argument_is_an_error(tmp_path):
-    msg = _broken(tmp_path, 'n_iter: 2', "n_iter: 2\n  inference: magic",
+    msg = _broken(tmp_path, 'em_iter: 2', "em_iter: 2\n  inference: magic",
                   layers=['conv3'])
     assert 'norm' in msg and 'magic' in msg
+
+
+def test_bad_model_argument_value_names_model_args(tmp_path):
+    msg = _broken(tmp_path, 'model: cifar_cnn',
+                  'model: densenet\nmodel_args: {depth: 41}')
+    assert msg.split(': ')[1] == 'model_args' and '3n + 4' in msg
+
+
+def test_deprecated_n_iter_is_read_as_em_iter_with_a_warning(tmp_path):
+    path = write_config(str(tmp_path / 'old.yaml'), layers=['conv3'])
+    text = open(path).read()
+    with open(path, 'w') as f:
+        f.write(text.replace('  em_iter: 2\n', '  n_iter: 4\n', 1))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        cfg = config.load(path)
+    mentions = [w for w in caught if 'n_iter' in str(w.message)]
+    assert len(mentions) == 1  # ours; the model was built with em_iter
+    assert issubclass(mentions[0].category, FutureWarning)
+    assert str(mentions[0].message).startswith(path + ': norm.n_iter: ')
+    assert 'norm.em_iter' in str(mentions[0].message)
+    assert cfg['norm'] == {'layers': ['conv3'], 'n_components': 2,
+                           'em_iter': 4}
+    assert 'n_iter' in open(path).read()  # the file is not rewritten
+
+
+def test_em_iter_and_its_deprecated_name_together(tmp_path):
+    msg = _broken(tmp_path, '  em_iter: 2\n', '  em_iter: 2\n  n_iter: 2\n',
+                  layers=['conv3'])
+    assert msg.split(': ')[1] == 'norm.n_iter' and 'norm.em_iter' in msg
 
 
 def test_option_of_another_optimizer(tmp_path):

@@ -1,4 +1,5 @@
 """Training through the real CLI on tiny data; resume; optimizers."""
+import io
 import json
 import os
 import signal
@@ -9,10 +10,11 @@ import time
 import numpy
 import pytest
 
-import mixnorm  # noqa: F401
+import mixnorm
 import chainer
 
-from train import optim
+import models
+from train import cli, config, optim, runner
 from tinydata import ROOT, env, make_folder, make_zip, train_cli, \
     write_config
 
@@ -172,6 +174,92 @@ def test_killed_run_resumes_to_the_same_result(tiny, tmp_path):
     assert 'conv3/bn/queue_means' in pa.files
     for k in pa.files:
         numpy.testing.assert_array_equal(pa[k], pb[k], err_msg=k)
+
+
+# ------------------------------------------ in-process runs: build, checks
+def _run_in_process(tiny, tmp_path, monkeypatch):
+    """runner.run, 2 epochs of 2 updates, MN at conv2 and conv3."""
+    monkeypatch.setenv('MIXNORM_CACHE', tiny['cache'])
+    cfg = config.load(write_config(str(tmp_path / 'c.yaml'),
+                                   layers=('conv2', 'conv3'), batch_size=20,
+                                   epochs=2), check_model=False)
+    out = str(tmp_path / 'run')
+    runner.run(cfg, out, device='@numpy', data=tiny['dir'],
+               log=io.StringIO())
+    return out
+
+
+def test_every_mn_link_is_checked_at_every_epoch_end(tiny, tmp_path,
+                                                     monkeypatch):
+    checked = []
+    monkeypatch.setattr(mixnorm.MixtureNormalization, 'check_finite_now',
+                        lambda link: checked.append(link))
+    _run_in_process(tiny, tmp_path, monkeypatch)
+    assert len(checked) == 2 * 2  # epochs x MN links, not per update
+    assert len(set(map(id, checked))) == 2
+
+
+def test_a_nonfinite_flag_at_an_epoch_end_stops_the_run(tiny, tmp_path,
+                                                        monkeypatch):
+    """The link's ValueError ends the run before the epoch is evaluated,
+    logged or snapshotted."""
+    def flagged(link):
+        raise ValueError('MixtureNormalization {!r}: the input of an earlier '
+                         'training step contained NaN or Inf'.format(
+                             link.name))
+    monkeypatch.setattr(mixnorm.MixtureNormalization, 'check_finite_now',
+                        flagged)
+    with pytest.raises(ValueError, match='contained NaN or Inf'):
+        _run_in_process(tiny, tmp_path, monkeypatch)
+    out = str(tmp_path / 'run')
+    assert sorted(os.listdir(out)) == ['run.json']
+    assert not _run_json(out)['finished']
+
+
+def test_a_cli_run_builds_its_model_once(tiny, tmp_path, monkeypatch):
+    built = []
+    build = models.build
+
+    def counted(*args, **kwargs):
+        built.append(args[0])
+        return build(*args, **kwargs)
+    monkeypatch.setattr(models, 'build', counted)
+    monkeypatch.setenv('MIXNORM_CACHE', tiny['cache'])
+    cfg = write_config(str(tmp_path / 'c.yaml'), layers=('conv3',),
+                       batch_size=20, epochs=1)
+    assert cli.main(['--config', cfg, '--out', str(tmp_path / 'run'),
+                     '--device', '@numpy', '--data', tiny['dir']]) == 0
+    assert built == ['cifar_cnn']
+
+
+def test_cli_reports_a_bad_layer_before_reading_data(tmp_path, capsys):
+    cfg = write_config(str(tmp_path / 'c.yaml'), layers=('conv5',))
+    assert cli.main(['--config', cfg, '--out', str(tmp_path / 'run'),
+                     '--device', '@numpy', '--data',
+                     str(tmp_path / 'no-such-data')]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('mixnorm-train: error: {}: norm.layers: CifarCNN '
+                          "has no layer 'conv5'".format(cfg)), err
+
+
+def test_resume_reads_a_run_recorded_with_n_iter(tmp_path):
+    """run.json of a run started before norm.n_iter became em_iter."""
+    cfg = config.load(write_config(str(tmp_path / 'c.yaml'),
+                                   layers=('conv3',)), check_model=False)
+    data, out = str(tmp_path / 'data'), str(tmp_path / 'run')
+    info = runner.settings(cfg, data=data)
+    norm = info['config']['norm']
+    norm['n_iter'] = norm.pop('em_iter')
+    info['finished'] = True
+    os.makedirs(out)
+    with open(os.path.join(out, 'run.json'), 'w') as f:
+        json.dump(info, f)
+    log = io.StringIO()
+    assert runner.run(cfg, out, resume=True, data=data, log=log)['finished']
+    assert 'already finished' in log.getvalue()
+    cfg['norm']['em_iter'] = 4  # a real difference still is one
+    with pytest.raises(runner.RunError, match='different config'):
+        runner.run(cfg, out, resume=True, data=data, log=log)
 
 
 # ------------------------------------------------------ optimizers/schedules

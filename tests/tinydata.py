@@ -46,7 +46,7 @@ def make_zip(folder, path):
 
 def write_config(path, layers=(), batch_size=4, epochs=2, extra=''):
     """A small CIFAR CNN configuration for tests."""
-    norm = ('norm:\n  layers: [{}]\n  n_components: 2\n  n_iter: 2\n'.format(
+    norm = ('norm:\n  layers: [{}]\n  n_components: 2\n  em_iter: 2\n'.format(
         ', '.join(layers)) if layers else '')
     text = ('name: tiny\ndataset: cifar10\nmodel: cifar_cnn\n{}'
             'epochs: {}\nbatch_size: {}\noptimizer:\n  name: rmsprop\n'

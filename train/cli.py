@@ -54,7 +54,9 @@ def main(argv=None):
     from train.imagefolder import DataError
 
     try:
-        cfg = config.load(args.config)
+        # run() builds the model before it reads the data, and that build
+        # checks model, model_args and norm: loading need not build it too
+        cfg = config.load(args.config, check_model=False)
         out = args.out or os.path.join('runs', cfg['name'])
         info = runner.run(
             cfg, out, device=args.device, epochs=args.epochs, seed=args.seed,

@@ -13,7 +13,8 @@ their defaults)::
     - norm:                        # where BN becomes mixture normalization
         - layers: []               # model layer names; [] means plain BN
         - n_components: 3          # K
-        - n_iter: 2                # the paper's "EM iter." (Table 2)
+        - em_iter: 2               # the paper's "EM iter." (Table 2);
+                                   # n_iter: its old name, warns
         - eps, queue_length, decay, min_weight, fit_fraction, inference,
           check_finite             # other mixnorm.MixtureNormalization args
     epochs: int
@@ -51,15 +52,30 @@ prints it without ``acc_at``; a row has at most one of the three.
 
 Plain YAML 1.1 reads ``1e-4`` as a string; this loader reads it as a float,
 as YAML 1.2 does.
+
+:func:`build_model` builds a configuration's model (through
+:func:`models.build`); validation builds it once to check ``model``,
+``model_args`` and ``norm``, and ``python -m train`` skips that check
+because its run builds the model first thing anyway.
 """
+import collections
 import copy
 import difflib
 import re
+import warnings
 
 import yaml
 
-DATASET_CLASSES = {'cifar10': 10, 'cifar100': 100}
+import models
+
+Dataset = collections.namedtuple('Dataset', ['title', 'n_classes'])
+# the configuration's ``dataset`` -> its name in reports and messages, and
+# its number of classes
+DATASETS = {'cifar10': Dataset('CIFAR-10', 10),
+            'cifar100': Dataset('CIFAR-100', 100)}
 ACC_FRACTIONS = (25, 50, 75, 100)  # percent of the epochs (Tables 2, 4)
+# (section, deprecated key, its new name): still read, with a warning
+RENAMED = (('norm', 'n_iter', 'em_iter'),)
 
 
 class ConfigError(ValueError):
@@ -109,7 +125,7 @@ def _section(fields, required=False):
 _NORM = {
     'layers': _Field('str_list', default=[]),
     'n_components': _Field('int', default=3, positive=True),
-    'n_iter': _Field('int', default=2, positive=True),
+    'em_iter': _Field('int', default=2, positive=True),
     'eps': _Field('float', positive=True),
     'queue_length': _Field('int', positive=True),
     'decay': _Field('float', positive=True),
@@ -158,7 +174,7 @@ _PAPER = {
 }
 SCHEMA = {
     'name': _Field('str', required=True),
-    'dataset': _Field('str', required=True, choices=tuple(DATASET_CLASSES)),
+    'dataset': _Field('str', required=True, choices=tuple(DATASETS)),
     'model': _Field('str', required=True),
     'model_args': _Field('dict', default={}),
     'norm': _section(_NORM),
@@ -309,39 +325,89 @@ def _check_semantics(cfg):
                           .format(' and '.join(maxima)))
 
 
-def _check_model(cfg):
-    """Builds the model once to check model, model_args and norm."""
-    import mixnorm  # imports Chainer; done late so that loading stays light
-    import models
+def upgrade(data, path=None, warn=True):
+    """Renames the deprecated keys of :data:`RENAMED` in a configuration.
 
-    try:
-        constructor = models.get_model(cfg['model'])
-    except KeyError as e:
-        raise ConfigError('model: {}'.format(e.args[0]))
-    try:
-        model = constructor(DATASET_CLASSES[cfg['dataset']],
-                            **cfg['model_args'])
-    except TypeError as e:
-        raise ConfigError('model_args: {}'.format(e))
-    norm = dict(cfg['norm'])
-    try:
-        paths = model.norm_paths(norm.pop('layers'))
-    except ValueError as e:
-        raise ConfigError('norm.layers: {}'.format(e))
-    if paths:
-        try:
-            mixnorm.replace_bn(model, paths, **norm)
-        except (TypeError, ValueError) as e:
-            raise ConfigError('norm: {}'.format(e))
+    Args:
+        data: The parsed YAML (left unchanged), or a configuration that an
+            older version recorded in ``run.json``.
+        path (str): The file, named in the warning.
+        warn (bool): Warn (``FutureWarning``, which Python prints by
+            default) for each deprecated key found.
+
+    Returns:
+        A shallow copy of ``data`` with those keys renamed (``data`` itself
+        when it is not a mapping: validation reports that).
+
+    Raises:
+        ConfigError: A section holds both a key and its deprecated name.
+
+    """
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    for section, old, new in RENAMED:
+        block = data.get(section)
+        if not isinstance(block, dict) or old not in block:
+            continue
+        if new in block:
+            raise ConfigError('{0}.{1}: give only {0}.{2} ({1} is its '
+                              'deprecated name)'.format(section, old, new))
+        if warn:
+            warnings.warn('{}{}.{}: deprecated key, read as {}.{}; rename '
+                          'it'.format(path + ': ' if path else '', section,
+                                      old, section, new), FutureWarning)
+        data[section] = {new if k == old else k: v for k, v in block.items()}
+    return data
 
 
-def validate(data, check_model=True):
+def build_model(cfg, path=None):
+    """Builds a configuration's model with mixture normalization in place.
+
+    Args:
+        cfg (dict): Validated configuration.
+        path (str): The configuration's file, named in errors.
+
+    Returns:
+        tuple: ``(predictor, paths)`` from :func:`models.build`.
+
+    Raises:
+        ConfigError: A bad ``model``, ``model_args``, ``norm.layers`` or
+            ``norm``; the message names the key (and the file, if given).
+
+    """
+    try:
+        return models.build(cfg['model'],
+                            DATASETS[cfg['dataset']].n_classes,
+                            cfg['model_args'], cfg['norm'])
+    except models.BuildError as e:
+        raise ConfigError('{}{}: {}'.format(path + ': ' if path else '',
+                                            e.key, e))
+
+
+def norm_label(paths):
+    """How logs and reports name a model's normalization.
+
+    Args:
+        paths (list of str or None): The links replaced by mixture
+            normalization (from :func:`build_model`, or ``mn_paths`` in
+            ``run.json``).
+
+    Returns:
+        str: ``'BN'``, or ``'MN at '`` and the paths.
+
+    """
+    return 'MN at ' + ', '.join(paths) if paths else 'BN'
+
+
+def validate(data, check_model=True, path=None):
     """Validates a configuration mapping.
 
     Args:
         data (dict): The parsed YAML.
-        check_model (bool): Also build the model to check ``model``,
-            ``model_args`` and ``norm.layers``.
+        check_model (bool): Also build the model (:func:`build_model`) to
+            check ``model``, ``model_args`` and ``norm``.
+        path (str): The file, named in warnings (:func:`upgrade`).
 
     Returns:
         dict: A new mapping with defaults filled in and numbers made float
@@ -351,10 +417,10 @@ def validate(data, check_model=True):
         ConfigError: The message names the offending key (no file name).
 
     """
-    cfg = _check_mapping(SCHEMA, data, '')
+    cfg = _check_mapping(SCHEMA, upgrade(data, path), '')
     _check_semantics(cfg)
     if check_model:
-        _check_model(cfg)
+        build_model(cfg)
     return cfg
 
 
@@ -379,6 +445,6 @@ def load(path, check_model=True):
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError('{}: {}'.format(path, e))
     try:
-        return validate(data, check_model=check_model)
+        return validate(data, check_model=check_model, path=path)
     except ConfigError as e:
         raise ConfigError('{}: {}'.format(path, e))

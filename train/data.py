@@ -14,13 +14,10 @@ import os
 
 import numpy
 
-import mixnorm  # noqa: F401  (patches the stack before Chainer is imported)
 import chainer
 
-from train.config import DATASET_CLASSES as CIFAR_CLASSES
+from train.config import DATASETS
 from train.imagefolder import DataError, channel_stats, load_image_folder
-
-CIFAR_NAMES = {'cifar10': 'CIFAR-10', 'cifar100': 'CIFAR-100'}
 
 
 def data_path(path=None):
@@ -34,7 +31,7 @@ def _supply_hint(name):
             '$CHAINER_DATASET_ROOT, default ~/.chainer/dataset); or (2) pass '
             'an image folder or .zip laid out as train/<class>/*.png|jpg and '
             'test/<class>/*.png|jpg with --data PATH or MIXNORM_DATA=PATH.'
-            .format(CIFAR_NAMES.get(name, name)))
+            .format(DATASETS[name].title))
 
 
 def load_cifar(name):
@@ -59,7 +56,7 @@ def load_cifar(name):
             train, test = getter(ndim=3, scale=255., dtype=numpy.float16)
     except OSError as e:  # URLError is an OSError
         raise DataError('{} is not cached here and cannot be downloaded '
-                        '({}).\n{}'.format(CIFAR_NAMES[name],
+                        '({}).\n{}'.format(DATASETS[name].title,
                                            getattr(e, 'reason', e),
                                            _supply_hint(name)))
     data = {}
@@ -67,7 +64,7 @@ def load_cifar(name):
         x, y = ds._datasets  # TupleDataset (Chainer 7.8.1 is final)
         data[split + '_x'] = x.astype(numpy.uint8)
         data[split + '_y'] = y.astype(numpy.int32)
-    data['classes'] = [str(i) for i in range(CIFAR_CLASSES[name])]
+    data['classes'] = [str(i) for i in range(DATASETS[name].n_classes)]
     data['mean'], data['std'] = channel_stats(data['train_x'])
     return data
 
@@ -93,15 +90,14 @@ def load_dataset(name, path=None):
     path = data_path(path)
     if path is None:
         data = load_cifar(name)
-        data['source'] = '{} (chainer.datasets)'.format(CIFAR_NAMES[name])
+        data['source'] = '{} (chainer.datasets)'.format(DATASETS[name].title)
         return data
     data = load_image_folder(path)
     n = len(data['classes'])
-    if n != CIFAR_CLASSES[name]:
+    title, n_classes = DATASETS[name]
+    if n != n_classes:
         raise DataError('the configuration trains on {} ({} classes) but {} '
-                        'has {} classes'.format(CIFAR_NAMES[name],
-                                                CIFAR_CLASSES[name],
-                                                path, n))
+                        'has {} classes'.format(title, n_classes, path, n))
     data['source'] = os.path.abspath(os.path.expanduser(path))
     return data
 

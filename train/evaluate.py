@@ -27,6 +27,7 @@ import mixnorm
 import chainer
 import chainer.functions as F
 
+from train import config as config_module
 from train import data as data_module
 from train import runner
 
@@ -70,7 +71,7 @@ def main(argv=None):
 
     with open(os.path.join(args.run, 'run.json')) as f:
         info = json.load(f)
-    cfg = info['config']
+    cfg = config_module.upgrade(info['config'], warn=False)  # old keys
     source = None if info['data'] == cfg['dataset'] else info['data']
     dataset = data_module.load_dataset(cfg['dataset'], source)
     test_x, test_y = data_module.subset(dataset['test_x'], dataset['test_y'],
@@ -81,20 +82,19 @@ def main(argv=None):
     test_x, test_y = test_x[order], test_y[order]
     device = chainer.get_device(args.device or runner.default_device())
     device.use()
-    predictor, paths = runner.build_model(cfg, len(dataset['classes']))
+    predictor, paths = config_module.build_model(cfg)
     chainer.serializers.load_npz(os.path.join(args.run, 'model.npz'),
                                  predictor)
     predictor.to_device(device)
     converter = data_module.Preprocess(dataset['mean'], dataset['std'],
                                        augment=False)
-    norms = [link for _, link in predictor.namedlinks()
-             if isinstance(link, mixnorm.MixtureNormalization)]
+    norms = runner.mixture_links(predictor)
     numpy.random.seed(info['seed'])  # 'batch' draws k-means++ seeds
     lines = ['# Test metrics by normalization at test time: {}'.format(
                  args.run), '',
              '- model: {} with {}; test images: {}; device: {}'.format(
-                 cfg['model'], 'MN at ' + ', '.join(paths) if paths
-                 else 'BN only', len(test_x), device), '',
+                 cfg['model'], config_module.norm_label(paths), len(test_x),
+                 device), '',
              '| inference | test loss | test acc. (%) |', '|---|---|---|']
     # training mode last: it moves BN's running averages and MN's queue
     modes = [(rule, False) for rule in args.inference if norms]

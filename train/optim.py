@@ -20,7 +20,6 @@ of finished epochs, so that a resumed run recomputes the same rate:
   30%, 60% and 80%).
 * ``none``: constant.
 """
-import mixnorm  # noqa: F401  (patches the stack before Chainer is imported)
 import chainer
 from chainer import training
 

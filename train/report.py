@@ -44,7 +44,6 @@ PERCENTS = config_module.ACC_FRACTIONS
 FOLDERS = {('table', 2): 'table2', ('table', 3): 'table2',
            ('table', 4): 'table4', ('table', 5): 'table4',
            ('table', 6): 'table6', ('figure', 5): 'densenet'}
-DATASET_NAMES = {'cifar10': 'CIFAR-10', 'cifar100': 'CIFAR-100'}
 MODEL_NAMES = {'cifar_cnn': 'CIFAR CNN', 'inception_v3': 'Inception-V3',
                'densenet': 'DenseNet'}
 _DATA_CAVEAT = (
@@ -122,7 +121,8 @@ def _mn_setting(cfg):
     if not layers:
         return '-'
     where = layers[0] if len(layers) == 1 else '({})'.format(','.join(layers))
-    return '({}, {}, {})'.format(where, norm['n_components'], norm['n_iter'])
+    return '({}, {}, {})'.format(where, norm['n_components'],
+                                 norm['em_iter'])
 
 
 def _number(value):
@@ -169,8 +169,8 @@ def load_rows(configs_dir, runs_dir, datasets=None):
 
 def group_of(cfg):
     """The sub-table a row belongs to: ``paper.group``, else the dataset."""
-    return cfg.get('paper', {}).get('group') or DATASET_NAMES.get(
-        cfg['dataset'], cfg['dataset'])
+    return (cfg.get('paper', {}).get('group') or
+            config_module.DATASETS[cfg['dataset']].title)
 
 
 def select(rows, kind, number):
@@ -496,11 +496,10 @@ def compare(runs):
              'wall time (s) |'.format(labels[0], target),
              '|---|---|---|---|---|---|---|---|']
     for label, run in zip(labels, runs):
-        paths = run.info.get('mn_paths') or []
+        paths = run.info.get('mn_paths')
         last = run.log[-1]
         lines.append('| {} | {} | {:.2f} | {:.2f} | {} | {} | {} | {:.0f} |'
-                     .format(label,
-                             'MN at ' + ', '.join(paths) if paths else 'BN',
+                     .format(label, config_module.norm_label(paths),
                              metrics.max_accuracy(run.log),
                              100 * last[metrics.ACC_KEY],
                              metrics.steps_to_reach(run.log, target) or '-',

@@ -23,13 +23,12 @@ import sys
 import numpy
 
 import mixnorm
-from mixnorm import kernels
 import chainer
 import chainer.functions as F
 from chainer import training
 from chainer.training import extensions
 
-import models
+from train import config as config_module
 from train import data as data_module
 from train import optim
 
@@ -100,9 +99,44 @@ class Classifier(chainer.Chain):
 
 
 def seed_gpu(seed):
-    """Seed CuPy's generator and the kernel path's (mixnorm.kernels)."""
-    chainer.backends.cuda.cupy.random.seed(seed)
-    kernels.seed(seed)
+    """Seed CuPy's generator and the kernel path's (mixnorm.cuda.seed)."""
+    mixnorm.cuda.seed(seed)
+
+
+def mixture_links(model):
+    """The :class:`mixnorm.MixtureNormalization` links of ``model``."""
+    return [link for _, link in model.namedlinks()
+            if isinstance(link, mixnorm.MixtureNormalization)]
+
+
+class CheckFinite(training.Extension):
+
+    """Reports at each epoch end a NaN or Inf that MN saw on a GPU.
+
+    On a GPU a training call of :class:`mixnorm.MixtureNormalization`
+    reports a non-finite input one or more calls late (it does not wait for
+    the device), so one in the last steps of a run would go unreported.
+    This calls :meth:`~mixnorm.MixtureNormalization.check_finite_now` on
+    every MN link, which waits for the device and raises the link's
+    ``ValueError``: the run stops before the epoch is evaluated, logged or
+    snapshotted.  On the CPU every call already raises at once, and the
+    check costs nothing.
+
+    Args:
+        model (chainer.Link): The model being trained.
+
+    """
+
+    trigger = 1, 'epoch'
+    # before the Evaluator and LogReport (writers) and the snapshot (-100)
+    priority = training.PRIORITY_WRITER + 1
+
+    def __init__(self, model):
+        self.links = mixture_links(model)
+
+    def __call__(self, trainer):
+        for link in self.links:
+            link.check_finite_now()
 
 
 class RandomStates(training.Extension):
@@ -113,7 +147,7 @@ class RandomStates(training.Extension):
     order, the augmentation and, on the CPU, mixture normalization's
     seeding) and Python's :mod:`random`.  CuPy cannot export its
     generator's state, so on a GPU it and the kernel path's generator
-    (:func:`mixnorm.kernels.seed`) are reseeded at every epoch end from
+    (:func:`mixnorm.cuda.seed`) are reseeded at every epoch end from
     NumPy's generator, and the seed is what the snapshot keeps.
 
     Args:
@@ -161,29 +195,6 @@ class RandomStates(training.Extension):
             seed_gpu(self.cupy_seed)
 
 
-def build_model(cfg, n_classes):
-    """The configuration's model with mixture normalization in place.
-
-    Args:
-        cfg (dict): Validated configuration.
-        n_classes (int): Number of classes.
-
-    Returns:
-        tuple: ``(model, paths)``: the predictor and the paths of the
-        normalization links replaced by :class:`mixnorm.MixtureNormalization`.
-
-    """
-    model = models.get_model(cfg['model'])(n_classes, **cfg['model_args'])
-    norm = dict(cfg['norm'])
-    layers = norm.pop('layers')
-    if not layers:
-        return model, []
-    paths = model.norm_paths(layers)
-    # Section 3.2: MN replaces BN in the named layers only.
-    mixnorm.replace_bn(model, paths, **norm)
-    return model, paths
-
-
 def newest_snapshot(out):
     """Path of the snapshot with the highest iteration in ``out``, or None."""
     best, best_iter = None, -1
@@ -211,6 +222,7 @@ def _check_resumable(out, info):
     for key in _RESUME_KEYS:
         mine, theirs = info[key], old.get(key)
         if key == 'config':  # the paper's numbers do not affect training
+            theirs = config_module.upgrade(theirs, warn=False)  # old keys
             mine, theirs = (dict(c or {}, paper=None) for c in (mine, theirs))
         if theirs != mine:
             raise RunError(
@@ -244,7 +256,10 @@ def run(cfg, out, device=None, epochs=None, seed=0, resume=False,
     """Trains one configuration.
 
     Args:
-        cfg (dict): Validated configuration (:func:`train.config.load`).
+        cfg (dict): Validated configuration (:func:`train.config.load`;
+            ``check_model=False`` suffices: the run builds the model before
+            it loads the data, and a bad ``model``, ``model_args`` or
+            ``norm`` is a ConfigError then).
         out (str): Output folder.
         device (str): Chainer device specifier; default
             :func:`default_device`.
@@ -263,7 +278,7 @@ def run(cfg, out, device=None, epochs=None, seed=0, resume=False,
         dict: The contents of ``run.json`` at the end.
 
     Raises:
-        RunError, train.imagefolder.DataError
+        RunError, train.config.ConfigError, train.imagefolder.DataError
 
     """
     epochs = epochs or cfg['epochs']
@@ -285,6 +300,17 @@ def run(cfg, out, device=None, epochs=None, seed=0, resume=False,
         raise RunError('{} holds snapshots but no run.json; choose another '
                        '--out'.format(out))
 
+    device = chainer.get_device(device or default_device())
+    device.use()
+    use_cupy = device.xp is not numpy
+    random.seed(seed)
+    numpy.random.seed(seed)
+    if use_cupy:
+        seed_gpu(seed)
+    # The run's one build of the model, before the data (nothing there
+    # draws from the seeded generators), so that a bad model key fails fast.
+    predictor, mn_paths = config_module.build_model(cfg, config_path)
+
     dataset = data_module.load_dataset(cfg['dataset'], source)
     train_x, train_y = data_module.subset(
         dataset['train_x'], dataset['train_y'], train_subset, seed=0)
@@ -296,15 +322,6 @@ def run(cfg, out, device=None, epochs=None, seed=0, resume=False,
         raise RunError('the training set ({} images) is smaller than one '
                        'batch ({})'.format(len(train_x), batch))
 
-    device = chainer.get_device(device or default_device())
-    device.use()
-    use_cupy = device.xp is not numpy
-    random.seed(seed)
-    numpy.random.seed(seed)
-    if use_cupy:
-        seed_gpu(seed)
-
-    predictor, mn_paths = build_model(cfg, n_classes)
     model = Classifier(predictor)
     model.to_device(device)
     optimizer, lr_attr = optim.make_optimizer(cfg['optimizer'])
@@ -331,6 +348,7 @@ def run(cfg, out, device=None, epochs=None, seed=0, resume=False,
     trainer.extend(optim.LRSchedule(cfg['schedule'], cfg['optimizer']['lr'],
                                     lr_attr, epochs))
     trainer.extend(RandomStates(use_cupy, seed))
+    trainer.extend(CheckFinite(predictor))
     trainer.extend(extensions.snapshot(filename=SNAPSHOT, n_retains=1),
                    trigger=(1, 'epoch'))
     if extensions.PlotReport.available():
@@ -361,7 +379,7 @@ def run(cfg, out, device=None, epochs=None, seed=0, resume=False,
           '{}, normalization: {}'.format(
               cfg['name'], cfg['model'], dataset['source'], len(train_x),
               len(test_x), n_classes, device,
-              'MN at ' + ', '.join(mn_paths) if mn_paths else 'BN'),
+              config_module.norm_label(mn_paths)),
           file=log)
 
     trainer.run()

@@ -1,0 +1,34 @@
+"""Building blocks shared by the models."""
+import chainer
+import chainer.functions as F
+import chainer.links as L
+
+
+class ConvBN(chainer.Chain):
+
+    """Convolution without bias, batch normalization, ReLU.
+
+    The normalization link is the child ``bn``, so that
+    :func:`mixnorm.replace_bn` can swap it for mixture normalization by the
+    path ``'<unit>/bn'``.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        ksize (int or tuple): Kernel size ``(kh, kw)``.
+        stride (int): Stride.
+        pad (int or tuple): Zero padding ``(ph, pw)``.
+
+    """
+
+    def __init__(self, in_channels, out_channels, ksize, stride=1, pad=0):
+        super(ConvBN, self).__init__()
+        self.out_channels = out_channels
+        with self.init_scope():
+            # The normalization's shift makes a convolution bias redundant.
+            self.conv = L.Convolution2D(in_channels, out_channels, ksize,
+                                        stride=stride, pad=pad, nobias=True)
+            self.bn = L.BatchNormalization(out_channels)
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv(x)))
