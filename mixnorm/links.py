@@ -4,7 +4,6 @@ import numpy
 from chainer import backend
 from chainer import configuration
 from chainer.utils import argument
-from chainer import functions as F
 from chainer import initializers
 from chainer import link
 from chainer import variable
@@ -13,7 +12,7 @@ from mixnorm import cuda
 from mixnorm import gmm as gmm_module
 from mixnorm._common import GMM
 from mixnorm._common import resolve_em_iter
-from mixnorm.functions import from_rows
+from mixnorm.functions import check_variant
 from mixnorm.functions import MixtureNormalizationFunction
 from mixnorm.functions import to_rows
 
@@ -102,14 +101,28 @@ class MixtureNormalization(link.Link):
     Under ``chainer.config.in_recomputing`` (the second forward pass of
     ``F.forget``) the link reuses the fit of its latest training call and
     records nothing.  Double backprop raises NotImplementedError.
+        activation: None (or ``'none'``), or ``'relu'`` to rectify each
+            component's normalized activations before the aggregation
+            (Eq. 40); the model then skips its own ReLU after this layer
+            (see :attr:`fuses_relu`).
+        affine (str): ``'output'``: gamma and beta applied after the
+            aggregation, BatchNormalization's parameters (default);
+            ``'components'``: Eq. 37 as printed, beta shifting every
+            component's mean and gamma scaling every component's variance.
+        weight_scaling (bool): the 1/sqrt(lambda_k) factor of Eq. 34 (and
+            of Eq. 38); False drops it, an ablation.
         n_iter (int): deprecated alias of ``em_iter``; warns.
+
+    The default variant runs on the CUDA kernels on a GPU; the others run
+    the array-generic transform there (the fit stays on the kernels).
     """
 
     def __init__(self, size, n_components=3, em_iter=None, eps=2e-5,
                  queue_length=10, decay=0.9, min_weight=0.01,
                  fit_fraction=1.0, inference='consistent',
                  dtype=numpy.float32, initial_gamma=None, initial_beta=None,
-                 check_finite=True, n_iter=None):
+                 check_finite=True, activation=None, affine='output',
+                 weight_scaling=True, n_iter=None):
         super(MixtureNormalization, self).__init__()
         if inference not in INFERENCE_RULES:
             raise ValueError('inference must be one of {}, not {!r}'.format(
@@ -124,6 +137,8 @@ class MixtureNormalization(link.Link):
         if not eps > 0:
             raise ValueError('eps must be > 0 (a constant channel has '
                              'variance 0), not {!r}'.format(eps))
+        activation = None if activation == 'none' else activation
+        check_variant(activation, affine)
         self.size = size
         self.n_components = n_components
         self.em_iter = resolve_em_iter(em_iter, n_iter,
@@ -135,6 +150,9 @@ class MixtureNormalization(link.Link):
         self.fit_fraction = fit_fraction
         self.inference = inference
         self.check_finite = check_finite
+        self.activation = activation
+        self.affine = affine
+        self.weight_scaling = weight_scaling
         self._device_flag = cuda.finite.DeviceFiniteFlag()
         self.last_fit = None
         dtype = numpy.dtype(dtype)
@@ -154,6 +172,11 @@ class MixtureNormalization(link.Link):
                              numpy.ones(shape + (size,), dtype))):
             setattr(self, name, value)
             self.register_persistent(name)
+
+    @property
+    def fuses_relu(self):
+        """Whether this layer applies the ReLU that follows it (Eq. 40)."""
+        return self.activation == 'relu'
 
     # ------------------------------------------------------------ training
     def _nonfinite(self, earlier=False):
@@ -258,7 +281,8 @@ class MixtureNormalization(link.Link):
 
     def _normalize(self, x, resp):
         """Apply Eq. 34-36 with posteriors resp; returns (y, statistics)."""
-        node = MixtureNormalizationFunction(self.eps)
+        node = MixtureNormalizationFunction(
+            self.eps, self.activation, self.affine, self.weight_scaling)
         y, = node.apply((x, self.gamma, self.beta, resp))
         return y, node.statistics
 
@@ -288,22 +312,20 @@ class MixtureNormalization(link.Link):
         lam = lam.reshape(-1)                                  # (T*K,)
         tau_k = xp.repeat(tau, self.n_components)              # (T*K,)
         mean = mean.reshape(-1, c)
-        var = var.reshape(-1, c) + self.eps
+        var = var.reshape(-1, c)
         samples = to_rows(x_array).astype(var.dtype, copy=False)
         post = gmm_module.responsibilities(
-            samples, GMM(tau_k * lam, mean, var))              # Eq. 38
-        safe = xp.where(lam > 0, lam, 1)
-        scale = safe if self.inference == 'consistent' else tau_k * safe
-        coef = post / xp.sqrt(scale)
-        inv_std = 1.0 / xp.sqrt(var)
-        slope = coef @ inv_std                                 # (m, C)
-        offset = coef @ (mean * inv_std)
-        if x_array.dtype != var.dtype:  # float16 input: float32 inside
-            x = F.cast(x, var.dtype)
-        y = from_rows(slope, x_array.shape) * x \
-            - from_rows(offset, x_array.shape)
-        y = F.bias(F.scale(y, self.gamma, 1), self.beta, 1)
-        return F.cast(y, x_array.dtype) if y.dtype != x_array.dtype else y
+            samples, GMM(tau_k * lam, mean, var + self.eps))   # Eq. 38
+        scale = xp.ones_like(lam)
+        if self.weight_scaling:
+            scale = xp.where(lam > 0, lam, 1)
+        if self.inference == 'paper':
+            scale = scale * tau_k
+        node = MixtureNormalizationFunction(
+            self.eps, self.activation, self.affine, self.weight_scaling,
+            fixed=(mean, var))
+        y, = node.apply((x, self.gamma, self.beta, post / xp.sqrt(scale)))
+        return y
 
     def effective_components(self):
         """Number of components with non-zero weight in the newest fit."""

@@ -41,6 +41,7 @@ import chainer.initializers as I
 import chainer.links as L
 
 from models import register
+from models.layers import norm_relu
 
 
 def _conv(in_channels, out_channels, ksize, pad):
@@ -66,7 +67,7 @@ class DenseLayer(chainer.Chain):
             self.conv = _conv(in_channels, growth_rate, 3, 1)
 
     def forward(self, x):
-        h = self.conv(F.relu(self.bn(x)))
+        h = self.conv(norm_relu(self.bn, x))
         if self.dropout > 0:
             h = F.dropout(h, self.dropout)
         return F.concat((x, h), axis=1)
@@ -111,7 +112,7 @@ class Transition(chainer.Chain):
             self.conv = _conv(channels, channels, 1, 0)
 
     def forward(self, x):
-        h = self.conv(F.relu(self.bn(x)))
+        h = self.conv(norm_relu(self.bn, x))
         if self.dropout > 0:
             h = F.dropout(h, self.dropout)
         return F.average_pooling_2d(h, 2)
@@ -130,7 +131,7 @@ class Final(chainer.Chain):
             self.bn = L.BatchNormalization(channels)
 
     def forward(self, x):
-        return F.average(F.relu(self.bn(x)), axis=(2, 3))
+        return F.average(norm_relu(self.bn, x), axis=(2, 3))
 
 
 @register('densenet')

@@ -4,6 +4,13 @@ import chainer.functions as F
 import chainer.links as L
 
 
+def norm_relu(norm, x):
+    """ReLU(norm(x)), or norm(x) where the normalization applies the ReLU
+    itself (mixture normalization with Eq. 40's ``activation='relu'``)."""
+    h = norm(x)
+    return h if getattr(norm, 'fuses_relu', False) else F.relu(h)
+
+
 class ConvBN(chainer.Chain):
 
     """Convolution without bias, batch normalization, ReLU.
@@ -31,4 +38,4 @@ class ConvBN(chainer.Chain):
             self.bn = L.BatchNormalization(out_channels)
 
     def forward(self, x):
-        return F.relu(self.bn(self.conv(x)))
+        return norm_relu(self.bn, self.conv(x))

@@ -202,3 +202,39 @@ def test_unknown_model(tmp_path):
 def test_unreadable_yaml(tmp_path):
     msg = _broken(tmp_path, 'epochs: 2', 'epochs: [2')
     assert 'bad.yaml' in msg
+
+
+def test_mn_variant_keys_reach_the_layers(tmp_path):
+    import numpy
+    path = write_config(str(tmp_path / 'variant.yaml'), layers=['conv2'])
+    text = open(path).read().replace(
+        'em_iter: 2', 'em_iter: 2\n  activation: relu\n  affine: components'
+        '\n  weight_scaling: false')
+    with open(path, 'w') as f:
+        f.write(text)
+    cfg = config.load(path)
+    model, paths = config.build_model(cfg, path)
+    mn = model.conv2.bn
+    assert paths == ['conv2/bn'] and mn.fuses_relu
+    assert (mn.affine, mn.weight_scaling) == ('components', False)
+    y = model(numpy.random.RandomState(0).randn(4, 3, 32, 32).astype(
+        numpy.float32))
+    assert y.shape == (4, 10) and numpy.isfinite(y.array).all()
+    msg = _broken(tmp_path, 'em_iter: 2', 'em_iter: 2\n  activation: tanh',
+                  layers=['conv3'])
+    assert 'norm.activation' in msg and 'relu' in msg
+
+
+def test_norm_relu_leaves_a_fused_relu_to_the_layer():
+    import numpy
+    from models.layers import norm_relu
+
+    class Fused(object):
+        fuses_relu = True
+
+        def __call__(self, x):
+            return -x
+
+    x = numpy.ones((2, 3), numpy.float32)
+    numpy.testing.assert_array_equal(norm_relu(Fused(), x), -x)
+    numpy.testing.assert_array_equal(norm_relu(lambda v: -v, x).array, 0)

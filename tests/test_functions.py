@@ -6,6 +6,7 @@ from chainer import gradient_check
 
 from mixnorm import mixture_normalization
 from mixnorm.functions import component_statistics
+from mixnorm.functions import MixtureNormalizationFunction
 
 
 def make_inputs(rng, shape, k, dtype=numpy.float32):
@@ -95,10 +96,10 @@ def test_absent_component_contributes_nothing(rng):
 
 def test_component_statistics_weights(rng):
     x, _, _, resp = make_inputs(rng, (12, 2), 3, numpy.float64)
-    lam, w, mean, var, inv_std = component_statistics(x, resp, 1e-5)
+    lam, w, mean, var = component_statistics(x, resp)
     numpy.testing.assert_allclose(lam, resp.mean(0))
     numpy.testing.assert_allclose(w.sum(0), 1)
-    numpy.testing.assert_allclose(inv_std, 1 / numpy.sqrt(var + 1e-5))
+    numpy.testing.assert_allclose(mean, w.T @ x)
 
 
 def test_double_backprop_raises(rng):
@@ -129,3 +130,68 @@ def test_float16_input_with_float32_parameters(rng):
     assert numpy.isfinite(xv.grad).all()
     with pytest.raises(chainer.utils.type_check.InvalidType):
         mixture_normalization(x.astype(numpy.float64), gamma, beta, resp)
+
+
+VARIANTS = [dict(activation=a, affine=f, weight_scaling=w)
+            for a in (None, 'relu') for f in ('output', 'components')
+            for w in (True, False)]
+
+
+def direct_variant(x, gamma, beta, resp, eps, activation, affine,
+                   weight_scaling):
+    """Eq. 34-36 with Eq. 37 / Eq. 40 / no 1/sqrt(lambda), term by term."""
+    xr = rows(x)
+    lam = resp.mean(0)
+    out = numpy.zeros_like(xr)
+    for k in range(resp.shape[1]):
+        w = resp[:, k] / resp[:, k].sum()                     # Eq. 36
+        mu = (w[:, None] * xr).sum(0)                         # Eq. 35
+        var = (w[:, None] * (xr - mu) ** 2).sum(0)
+        if affine == 'components':                            # Eq. 37
+            z = (xr - (mu + beta)) / numpy.sqrt(var * gamma + eps)
+        else:
+            z = (xr - mu) / numpy.sqrt(var + eps)
+        a = resp[:, [k]] / (numpy.sqrt(lam[k]) if weight_scaling else 1)
+        if activation == 'relu':                              # Eq. 40
+            if affine == 'output':
+                z = gamma * z + beta
+            z = numpy.maximum(z, 0)
+        out += a * z                                          # Eq. 34
+    if affine == 'output' and activation is None:
+        out = gamma * out + beta
+    return out
+
+
+@pytest.mark.parametrize('variant', VARIANTS)
+def test_variants_match_their_equations(rng, variant):
+    x, gamma, beta, resp = make_inputs(rng, (6, 3, 2, 2), 3, numpy.float64)
+    y = mixture_normalization(x, gamma, beta, resp, eps=1e-3, **variant)
+    numpy.testing.assert_allclose(
+        rows(y.array), direct_variant(x, gamma, beta, resp, 1e-3, **variant),
+        rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize('variant', VARIANTS)
+@pytest.mark.parametrize('fixed', [False, True])
+def test_variants_gradient_check(rng, variant, fixed):
+    x, gamma, beta, resp = make_inputs(rng, (3, 2, 3, 4), 3, numpy.float64)
+    gy = rng.randn(*x.shape)
+    stats = (rng.randn(3, 2), rng.uniform(0.5, 2, (3, 2))) if fixed \
+        else None
+
+    def f(x, gamma, beta):
+        node = MixtureNormalizationFunction(1e-3, fixed=stats, **variant)
+        return node.apply((x, gamma, beta, resp))[0]
+
+    gradient_check.check_backward(f, (x, gamma, beta), gy, eps=1e-6,
+                                  dtype=numpy.float64, atol=1e-5, rtol=1e-4)
+
+
+def test_components_affine_clips_gamma_at_zero(rng):
+    x, gamma, beta, resp = make_inputs(rng, (8, 3), 2, numpy.float64)
+    gamma[1] = -0.5
+    gv = chainer.Variable(gamma)
+    y = mixture_normalization(x, gv, beta, resp, affine='components')
+    assert numpy.isfinite(y.array).all()
+    F.sum(y * y).backward()
+    assert gv.grad[1] == 0 and gv.grad[0] != 0

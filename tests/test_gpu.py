@@ -246,13 +246,16 @@ def test_function_matches_numpy(dtype, shape, k):
         numpy.testing.assert_allclose(b, a, **TOL[dtype])
 
 
-def test_layer_matches_numpy():
+@pytest.mark.parametrize('variant', [  # variants: the generic transform
+    {}, dict(activation='relu'),
+    dict(affine='components', weight_scaling=False)])
+def test_layer_matches_numpy(variant):
     x = blobs(256 * 16, 32, 3, numpy.float32)  # rows (n, h, w), 32 channels
     x = x.reshape(256, 4, 4, 32).transpose(0, 3, 1, 2).copy()
     gy = numpy.random.RandomState(1).randn(*x.shape).astype(numpy.float32)
     outs = []
     for device in ('@numpy', '@cupy:0'):
-        mn = MixtureNormalization(32, n_components=3, em_iter=2)
+        mn = MixtureNormalization(32, n_components=3, em_iter=2, **variant)
         mn.to_device(device)
         xv = chainer.Variable(mn.xp.asarray(x))
         y = mn(xv)

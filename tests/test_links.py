@@ -62,7 +62,8 @@ def hand_built(rng, T=4, K=3, C=5, n_fits=4, inference='paper'):
 
 
 def direct_equation_38(mn, x, paper):
-    """Equation 38 evaluated term by term, one sample at a time."""
+    """Equation 38 evaluated term by term, one sample at a time, with the
+    link's variant (Eq. 37's affine, Eq. 40's ReLU, weight scaling)."""
     n = min(mn.n_fits, mn.queue_length)
     tau = numpy.array([(1 - mn.decay) / (1 - mn.decay ** mn.queue_length) *
                        mn.decay ** (mn.queue_length - t - 1)
@@ -79,18 +80,39 @@ def direct_equation_38(mn, x, paper):
             for k in range(lam.shape[1])] for t in range(n)])
         joint = tau[:, None] * lam * dens
         post = joint / joint.sum()
+        gamma, beta = mn.gamma.array, mn.beta.array
         for t in range(n):
             for k in range(lam.shape[1]):
-                scale = tau[t] * lam[t, k] if paper else lam[t, k]
-                out[i] += post[t, k] / numpy.sqrt(scale) * \
-                    (xi - mu[t, k]) / numpy.sqrt(sigma2[t, k])
+                scale = lam[t, k] if mn.weight_scaling else 1
+                scale = tau[t] * scale if paper else scale
+                if mn.affine == 'components':               # Eq. 37
+                    z = (xi - mu[t, k] - beta) / numpy.sqrt(
+                        mn.queue_variances[-n:][t, k] * gamma + mn.eps)
+                else:
+                    z = (xi - mu[t, k]) / numpy.sqrt(sigma2[t, k])
+                    if mn.activation == 'relu':             # Eq. 40
+                        z = gamma * z + beta
+                if mn.activation == 'relu':
+                    z = numpy.maximum(z, 0)
+                out[i] += post[t, k] / numpy.sqrt(scale) * z
+    if mn.affine == 'components' or mn.activation == 'relu':
+        return out
     return mn.gamma.array * out + mn.beta.array
+
+
+VARIANTS = [dict(activation=a, affine=f, weight_scaling=w)
+            for a in (None, 'relu') for f in ('output', 'components')
+            for w in (True, False)]
 
 
 @pytest.mark.parametrize('inference', ['paper', 'consistent'])
 @pytest.mark.parametrize('n_fits', [2, 4, 9])
-def test_inference_equals_direct_equation_38(rng, inference, n_fits):
+@pytest.mark.parametrize('variant', [VARIANTS[0], VARIANTS[-1]])
+def test_inference_equals_direct_equation_38(rng, inference, n_fits,
+                                             variant):
     mn = hand_built(rng, n_fits=n_fits, inference=inference)
+    for key, value in variant.items():
+        setattr(mn, key, value)
     x = rng.randn(7, 5) * 1.5
     with chainer.using_config('train', False):
         y = mn(x).array
@@ -298,3 +320,42 @@ def test_float16_input(rng):
         numpy.testing.assert_allclose(
             yt.array.astype(numpy.float32),
             ref(x.astype(numpy.float32)).array, atol=5e-3, rtol=5e-3)
+
+
+@pytest.mark.parametrize('variant', VARIANTS)
+def test_variants_in_test_mode_equal_equation_38(rng, variant):
+    mn = hand_built(rng, inference='consistent')
+    for key, value in variant.items():
+        setattr(mn, key, value)
+    x = chainer.Variable(rng.randn(6, 5) * 1.5)
+    with chainer.using_config('train', False):
+        y = mn(x)
+    expected = direct_equation_38(mn, x.array, False)
+    numpy.testing.assert_allclose(y.array, expected, rtol=1e-9, atol=1e-12)
+    y.grad = rng.randn(*y.shape)
+    mn.cleargrads()
+    y.backward()  # test mode keeps gradients for x, gamma and beta
+    assert all(numpy.isfinite(a).all()
+               for a in (x.grad, mn.gamma.grad, mn.beta.grad))
+
+
+def test_variant_arguments():
+    mn = MixtureNormalization(3, activation='relu', affine='components',
+                              weight_scaling=False)
+    assert mn.fuses_relu and mn.affine == 'components'
+    assert MixtureNormalization(3, activation='none').activation is None
+    assert not MixtureNormalization(3).fuses_relu
+    with pytest.raises(ValueError, match='activation'):
+        MixtureNormalization(3, activation='tanh')
+    with pytest.raises(ValueError, match='affine'):
+        MixtureNormalization(3, affine='both')
+
+
+def test_relu_variant_output_is_its_own_activation(rng):
+    x = rng.randn(16, 4, 3, 3).astype(numpy.float32)
+    mn = MixtureNormalization(4, activation='relu')
+    mn.beta.array[...] = -0.5
+    y = mn(x).array
+    assert (y >= 0).all() and (y == 0).any()
+    with chainer.using_config('train', False):
+        assert (mn(x).array >= 0).all()

@@ -15,18 +15,24 @@ their defaults)::
         - n_components: 3          # K
         - em_iter: 2               # the paper's "EM iter." (Table 2);
                                    # n_iter: its old name, warns
+        - activation: none | relu  # relu: Eq. 40 (the layer's ReLU fused)
+        - affine: output | components  # components: Eq. 37 as printed
+        - weight_scaling: true     # false drops Eq. 34's 1/sqrt(lambda_k)
         - eps, queue_length, decay, min_weight, fit_fraction, inference,
           check_finite             # other mixnorm.MixtureNormalization args
     epochs: int
     batch_size: int
     optimizer:
-        name: rmsprop | nesterov | adam
+        name: rmsprop | rmsprop_tf | nesterov | adam
         lr: float
         - weight_decay: 0.0        # L2 rate, through an optimizer hook
         - alpha: 0.99              # rmsprop only
-        - eps: 1e-8                # rmsprop, adam
-        - momentum: 0.9            # nesterov only
+        - decay: 0.9               # rmsprop_tf only (TensorFlow 1 RMSprop)
+        - eps: 1e-8                # rmsprop, adam; rmsprop_tf: 1.0
+        - momentum: 0.9            # nesterov, rmsprop_tf
         - betas: [0.9, 0.999]      # adam only
+                                   # rmsprop_tf's three defaults are filled
+                                   # in; decay in [0, 1], momentum in [0, 1)
     - schedule:                    # learning-rate policy, default none
         name: none | exponential | step
         rate, every_epochs         # exponential: lr * rate ** (epoch // every)
@@ -133,16 +139,26 @@ _NORM = {
     'fit_fraction': _Field('float', positive=True),
     'inference': _Field('str'),
     'check_finite': _Field('bool'),
+    'activation': _Field('str', choices=('none', 'relu')),
+    'affine': _Field('str', choices=('output', 'components')),
+    'weight_scaling': _Field('bool'),
 }
-OPTIMIZERS = ('rmsprop', 'nesterov', 'adam')
+OPTIMIZERS = ('rmsprop', 'rmsprop_tf', 'nesterov', 'adam')
 _OPTIMIZER = {
     'name': _Field('str', required=True, choices=OPTIMIZERS),
     'lr': _Field('float', required=True, positive=True),
     'weight_decay': _Field('float', default=0.0),
     'alpha': _Field('float', only_for=('rmsprop',), positive=True),
-    'eps': _Field('float', only_for=('rmsprop', 'adam'), positive=True),
-    'momentum': _Field('float', only_for=('nesterov',)),
+    'decay': _Field('float', only_for=('rmsprop_tf',)),
+    'eps': _Field('float', only_for=('rmsprop', 'rmsprop_tf', 'adam'),
+                  positive=True),
+    'momentum': _Field('float', only_for=('nesterov', 'rmsprop_tf')),
     'betas': _Field('float_list', only_for=('adam',)),
+}
+# optimizer name -> defaults filled in by validation (recorded in run.json);
+# rmsprop_tf: the TensorFlow Inception recipe (see train.optim.RMSpropTF)
+_OPTIMIZER_DEFAULTS = {
+    'rmsprop_tf': {'decay': 0.9, 'momentum': 0.9, 'eps': 1.0},
 }
 SCHEDULES = ('none', 'exponential', 'step')
 _SCHEDULE = {
@@ -309,6 +325,14 @@ def _check_semantics(cfg):
     if 'betas' in opt and len(opt['betas']) != 2:
         raise ConfigError('optimizer.betas: must be two numbers, got {!r}'
                           .format(opt['betas']))
+    for key, value in _OPTIMIZER_DEFAULTS.get(opt['name'], {}).items():
+        opt.setdefault(key, value)
+    if not 0 <= opt.get('decay', 0) <= 1:
+        raise ConfigError('optimizer.decay: must lie in [0, 1], got {!r}'
+                          .format(opt['decay']))
+    if not 0 <= opt.get('momentum', 0) < 1:
+        raise ConfigError('optimizer.momentum: must lie in [0, 1), got {!r}'
+                          .format(opt['momentum']))
     sched = cfg['schedule']
     for f in sched.get('drops', ()):
         if not 0 < f < 1:
@@ -424,6 +448,28 @@ def validate(data, check_model=True, path=None):
     return cfg
 
 
+def read_yaml(path):
+    """Reads a YAML file as this module's loader does, without validation.
+
+    Args:
+        path (str): The file (a configuration, or a study of
+            :mod:`train.study`).
+
+    Returns:
+        The parsed YAML (``1e-4`` read as a float).
+
+    Raises:
+        ConfigError: Unreadable file or bad YAML; the message starts with
+            the file name.
+
+    """
+    try:
+        with open(path) as f:
+            return yaml.load(f, Loader=_Loader)
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError('{}: {}'.format(path, e))
+
+
 def load(path, check_model=True):
     """Reads and validates a YAML configuration file.
 
@@ -439,11 +485,7 @@ def load(path, check_model=True):
             message starts with the file name.
 
     """
-    try:
-        with open(path) as f:
-            data = yaml.load(f, Loader=_Loader)
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError('{}: {}'.format(path, e))
+    data = read_yaml(path)
     try:
         return validate(data, check_model=check_model, path=path)
     except ConfigError as e:
