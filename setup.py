@@ -22,6 +22,8 @@ setup(
         'test': ['pytest', 'scikit-learn'],
         # NVRTC alone, no GPU needed: tests compile the CUDA sources with it
         'nvrtc': ['nvidia-cuda-nvrtc>=13,<14'],
+        # ChainerMN (inside Chainer 7): mpi4py and an MPI, both as wheels
+        'multinode': ['mpi4py', 'mpich'],
     },
     entry_points={'console_scripts': ['mixnorm-train=train.cli:main']},
 )

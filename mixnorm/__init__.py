@@ -14,11 +14,13 @@ from mixnorm import gmm  # NOQA: E402
 from mixnorm._common import GMM  # NOQA: E402
 from mixnorm.functions import mixture_normalization  # NOQA: E402
 from mixnorm.links import MixtureNormalization  # NOQA: E402
+from mixnorm.multinode import MultiNodeMixtureNormalization  # NOQA: E402
 from mixnorm.replace import batch_normalizations, replace_bn  # NOQA: E402
 
 __version__ = '0.1.0'
 __all__ = ['GMM', 'gmm', 'mixture_normalization', 'MixtureNormalization',
-           'replace_bn', 'batch_normalizations', 'seed']
+           'MultiNodeMixtureNormalization', 'replace_bn',
+           'batch_normalizations', 'seed']
 
 
 def seed(value=None):

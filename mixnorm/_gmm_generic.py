@@ -43,7 +43,7 @@ def centre(x, reg_covar, var_floor_ratio):
     """``(rows, shift, var_floor)``: x less its column means ``shift`` and
     the variance floor ``var_floor_ratio * var + reg_covar`` per column."""
     shift = x.mean(0)
-    xc = x - shift
+    xc = shifted(x, shift)
     return xc, shift, var_floor_ratio * (xc * xc).mean(0) + reg_covar
 
 
@@ -165,22 +165,35 @@ def _blockwise_moments(x, weights_of):
     return n, mean, m2
 
 
-def partition_gmm(data, onehot, centers, move, reg_covar, var_floor):
-    """The GMM of a hard partition: weights the cluster fractions, means the
-    cluster means (``move``; an empty cluster keeps its centre) or the
-    given centres, variances the within-cluster ones about those means
-    plus ``reg_covar``, at least ``var_floor``."""
-    xp = backend.get_array_module(data)
-    counts, mean, m2 = _blockwise_moments(data,
-                                          lambda rows_b, xb, xx:
-                                          onehot[rows_b])
+def moments(data, resp):
+    """Posterior-weighted ``(n, mean, m2)`` of the rows (:func:`_moments`);
+    ``resp`` None weighs every row 1 (one component)."""
+    if resp is None:
+        resp = backend.get_array_module(data).ones((data.shape[0], 1),
+                                                   data.dtype)
+    return _blockwise_moments(data, lambda rows_b, xb, xx: resp[rows_b])
+
+
+def gmm_from_partition(counts, mean, m2, centers, move, n_rows, reg_covar,
+                       var_floor):
+    """The GMM of a hard partition from its moments: weights the cluster
+    fractions, means the cluster means (``move``; an empty cluster keeps its
+    centre) or the given centres, variances the within-cluster ones about
+    those means plus ``reg_covar``, at least ``var_floor``."""
+    xp = backend.get_array_module(mean)
     if move:
         centers = xp.where(counts[:, None] > 0, mean, centers)
     # sum_i (x_i - centre)^2 / count, from the moments about the mean
     variances = (m2 + counts[:, None] * xp.square(mean - centers)) \
         / xp.maximum(counts, 1)[:, None]
-    return GMM(counts / data.shape[0], centers,
+    return GMM(counts / n_rows, centers,
                xp.maximum(variances + reg_covar, var_floor))
+
+
+def partition_gmm(data, onehot, centers, move, reg_covar, var_floor):
+    """The GMM of a hard partition (:func:`gmm_from_partition`)."""
+    return gmm_from_partition(*moments(data, onehot), centers, move,
+                              data.shape[0], reg_covar, var_floor)
 
 
 def _log_weights(weights):
@@ -233,25 +246,26 @@ def _log_resp(x, gmm):
     return shifted - xp.log(xp.exp(shifted).sum(1, keepdims=True))
 
 
-def em_step(data, gmm, reg_covar, var_floor):
-    """One EM iteration, block by block of rows (one read of the data).
-
-    The E-step gives log-domain posteriors; the M-step uses centred second
-    moments, adds ``reg_covar`` to every variance and ``10 * eps`` to every
-    count, as scikit-learn's GaussianMixture does, and keeps the variances
-    at least ``var_floor``.
-    """
-    xp = backend.get_array_module(data)
-    eps10 = 10 * numpy.finfo(data.dtype).eps
-    terms = _joint_terms(gmm)
-    n, mean, m2 = _blockwise_moments(  # E-step, then M-step sums
-        data, lambda rows_b, xb, xx: _posteriors(log_density(xb, terms, xx)))
-    nk = n + eps10
+def m_step(n, mean, m2, reg_covar, var_floor):
+    """The EM M-step from posterior-weighted moments, as scikit-learn's:
+    ``10 * eps`` added to every count and ``reg_covar`` to every variance,
+    the variances kept at least ``var_floor``."""
+    xp = backend.get_array_module(mean)
+    nk = n + 10 * numpy.finfo(mean.dtype).eps
     means = mean * (n / nk)[:, None]  # sum_i r_ik x_i / nk
     # sum_i r_ik (x_i - means_k)^2 / nk, from the moments about mean_k
     variances = (m2 + n[:, None] * xp.square(mean - means)) \
         / nk[:, None] + reg_covar
     return GMM(nk / nk.sum(), means, xp.maximum(variances, var_floor))
+
+
+def em_step(data, gmm, reg_covar, var_floor):
+    """One EM iteration, block by block of rows (one read of the data): the
+    E-step's log-domain posteriors, then :func:`m_step`."""
+    terms = _joint_terms(gmm)
+    return m_step(*_blockwise_moments(  # E-step, then M-step sums
+        data, lambda rows_b, xb, xx: _posteriors(log_density(xb, terms, xx))),
+        reg_covar, var_floor)
 
 
 def responsibilities(x, gmm):
@@ -261,17 +275,44 @@ def responsibilities(x, gmm):
     return xp.exp(_log_resp(x - ref, gmm._replace(means=gmm.means - ref)))
 
 
-def prune(data, gmm, min_weight):
-    """Section 5.3: components whose mean posterior is below ``min_weight``
-    are dropped, unless heaviest.  Returns ``(weights, resp)``: the kept
-    weights renormalised and the posteriors under them (the kept
-    components' log posteriors renormalised among themselves)."""
-    xp = backend.get_array_module(data)
-    log_resp = _log_resp(data, gmm)
-    lam = xp.exp(log_resp).mean(0)
+def log_responsibilities(data, gmm):
+    """log nu (m, K) of the rows (Eq. 31)."""
+    return _log_resp(data, gmm)
+
+
+def prune_posteriors(log_resp, lam, weights, min_weight):
+    """Section 5.3 from the log posteriors and their means ``lam``:
+    components whose mean posterior is below ``min_weight`` are dropped,
+    unless heaviest.  Returns ``(weights, resp)``: the kept weights
+    renormalised and the posteriors under them (the kept components' log
+    posteriors renormalised among themselves)."""
+    xp = backend.get_array_module(log_resp)
     keep = (lam >= min_weight) | (lam == lam.max())
-    weights = xp.where(keep, gmm.weights, 0)
+    weights = xp.where(keep, weights, 0)
     log_resp = xp.where(keep, log_resp, -xp.inf)
     resp = xp.exp(log_resp - log_resp.max(1, keepdims=True))
     resp /= resp.sum(1, keepdims=True)
     return weights / weights.sum(), resp
+
+
+def prune(data, gmm, min_weight):
+    """Section 5.3's pruning (:func:`prune_posteriors`) of gmm on data."""
+    xp = backend.get_array_module(data)
+    log_resp = _log_resp(data, gmm)
+    return prune_posteriors(log_resp, xp.exp(log_resp).mean(0), gmm.weights,
+                            min_weight)
+
+
+def shifted(x, shift):
+    """The rows of x less ``shift``."""
+    return x - shift
+
+
+def values(data):
+    """The rows' values as an array."""
+    return data
+
+
+def total(count):
+    """The number of rows over every process: here, the count itself."""
+    return count

@@ -65,6 +65,7 @@ from chainer import function_node
 from chainer.utils import type_check
 
 from mixnorm import cuda
+from mixnorm._gmm_multinode import allreduce
 
 ACTIVATIONS = (None, 'relu')
 AFFINES = ('output', 'components')
@@ -97,12 +98,20 @@ def from_rows(rows, shape):
                           + tuple(range(1, len(shape) - 1)))
 
 
-def component_statistics(rows, resp):
+def _sums(comm, *arrays):
+    """The arrays summed over the processes of ``comm`` (None: as they
+    are)."""
+    return list(arrays) if comm is None else allreduce(comm, *arrays)
+
+
+def component_statistics(rows, resp, comm=None):
     """Per-component quantities of Equations 35-36.
 
     Args:
         rows: (m, C) data.
         resp: (m, K) posteriors nu.
+        comm: a ChainerMN communicator to take every sum over the rows of
+            all its processes, or None.
 
     Returns:
         ``(lam, w, mean, var)``: lam (K,), the normalised posteriors w
@@ -110,13 +119,14 @@ def component_statistics(rows, resp):
     """
     xp = backend.get_array_module(rows)
     tiny = numpy.finfo(rows.dtype).tiny
-    mass = resp.sum(0)
-    lam = mass / resp.shape[0]
+    count = xp.full(1, rows.shape[0], rows.dtype)
+    mass, s1, count = _sums(comm, resp.sum(0), resp.T @ rows, count)
+    lam = mass / count[0]
     w = resp / xp.maximum(mass, tiny)                     # Eq. 36
-    mean = w.T @ rows                                     # Eq. 35
-    var = xp.stack([w[:, k] @ (rows - mean[k]) ** 2       # centered, Eq. 35
-                    for k in range(resp.shape[1])])
-    return lam, w, mean, var
+    mean = s1 / xp.maximum(mass, tiny)[:, None]           # Eq. 35
+    var, = _sums(comm, xp.stack([w[:, k] @ (rows - mean[k]) ** 2
+                                 for k in range(resp.shape[1])]))
+    return lam, w, mean, var                              # centred, Eq. 35
 
 
 def aggregation_coefficients(resp, lam, weight_scaling=True):
@@ -202,11 +212,17 @@ class MixtureNormalizationFunction(function_node.FunctionNode):
         fixed: None (batch statistics from the posteriors ``resp``), or
             ``(mean, var)`` (J, C) of fixed components, in which case the
             fourth input holds the coefficients a (m, J) themselves.
+        comm: a ChainerMN communicator, or None.  With one, the batch
+            statistics are those of every process's rows together (sums
+            all-reduced), and so are T and P in the gradient; dL/dgamma
+            and dL/dbeta stay this process's, as for any parameter under
+            ChainerMN's multi-node optimizer.
     """
 
     def __init__(self, eps=2e-5, activation=None, affine='output',
-                 weight_scaling=True, fixed=None):
+                 weight_scaling=True, fixed=None, comm=None):
         check_variant(activation, affine)
+        self.comm = comm
         self.eps = eps
         self.relu = activation == 'relu'
         self.affine = affine
@@ -236,7 +252,8 @@ class MixtureNormalizationFunction(function_node.FunctionNode):
 
     def _uses_kernels(self, x):
         return (cuda.supports(x) and self.fixed is None and not self.relu
-                and self.affine == 'output' and self.weight_scaling)
+                and self.affine == 'output' and self.weight_scaling
+                and self.comm is None)
 
     def forward(self, inputs):
         self.retain_inputs((0, 1))
@@ -257,9 +274,12 @@ class MixtureNormalizationFunction(function_node.FunctionNode):
             return y.reshape(x.shape).astype(out_dtype, copy=False),
         rows = to_rows(x)
         if self.fixed is None:
-            shift = rows.mean(0)
+            xp = backend.get_array_module(rows)
+            col, count = _sums(self.comm, rows.sum(0),
+                               xp.full(1, rows.shape[0], rows.dtype))
+            shift = col / count[0]
             rows = rows - shift
-            lam, w, mean, var = component_statistics(rows, resp)
+            lam, w, mean, var = component_statistics(rows, resp, self.comm)
             self.statistics = (lam, mean + shift, var)
             coef = aggregation_coefficients(resp, lam, self.weight_scaling)
         else:
@@ -319,8 +339,11 @@ class MixtureNormalizationGrad(function_node.FunctionNode):
             rows, coef, centre, scale, node.relu, gy * gamma if after else gy,
             inner)
         if w is not None:  # batch statistics depend on x (Eq. 35-36)
-            h = _variance_scale(gamma, node.affine) * scale * scale * proj
-            gx = gx - w @ (scale * total) - rows * (w @ h) + w @ (h * mean)
+            total_all, proj_all = _sums(node.comm, total, proj)
+            h = _variance_scale(gamma, node.affine) * scale * scale \
+                * proj_all
+            gx = gx - w @ (scale * total_all) - rows * (w @ h) \
+                + w @ (h * mean)
         if after:
             ggamma, gbeta = (gy * xhat).sum(0), gy.sum(0)
         elif inner_grads is not None:                      # Eq. 40
@@ -338,7 +361,7 @@ class MixtureNormalizationGrad(function_node.FunctionNode):
 
 
 def mixture_normalization(x, gamma, beta, resp, eps=2e-5, activation=None,
-                          affine='output', weight_scaling=True):
+                          affine='output', weight_scaling=True, comm=None):
     """Mixture normalizing transform (Eq. 34-36) and its variants.
 
     Args:
@@ -353,6 +376,8 @@ def mixture_normalization(x, gamma, beta, resp, eps=2e-5, activation=None,
         affine (str): ``'output'`` (gamma and beta after the aggregation)
             or ``'components'`` (Eq. 37 as printed).
         weight_scaling (bool): keep Eq. 34's 1/sqrt(lambda_k).
+        comm: a ChainerMN communicator: the statistics of all processes'
+            rows together (see :class:`MixtureNormalizationFunction`).
 
     Returns:
         ~chainer.Variable: the output, shaped like ``x``.
@@ -360,5 +385,6 @@ def mixture_normalization(x, gamma, beta, resp, eps=2e-5, activation=None,
     if isinstance(resp, chainer.Variable):
         resp = resp.array
     y, = MixtureNormalizationFunction(
-        eps, activation, affine, weight_scaling).apply((x, gamma, beta, resp))
+        eps, activation, affine, weight_scaling, comm=comm).apply(
+            (x, gamma, beta, resp))
     return y

@@ -14,7 +14,8 @@ chosen per array as Chainer chooses a BatchNormalization implementation:
 :mod:`mixnorm.cuda.gmm` (raw CUDA kernels, no host-device synchronisation)
 for float32/float64 CuPy arrays while :data:`mixnorm.cuda.enabled`, and
 :mod:`mixnorm._gmm_generic` (array-generic NumPy/CuPy code, the reference)
-otherwise.
+otherwise; with a communicator, either one wrapped by
+:class:`mixnorm._gmm_multinode.MultiNodePrimitives`.
 """
 import math
 
@@ -26,10 +27,12 @@ from mixnorm._common import default_n_local_trials  # NOQA: F401
 from mixnorm._common import GMM
 from mixnorm._common import resolve_em_iter
 from mixnorm._common import split_iterations
+from mixnorm._gmm_multinode import MultiNodePrimitives
 
 
-def _primitives(x):
-    return cuda.gmm if cuda.supports(x) else _gmm_generic
+def _primitives(x, comm=None):
+    ops = cuda.gmm if cuda.supports(x) else _gmm_generic
+    return ops if comm is None else MultiNodePrimitives(ops, comm)
 
 
 def log_gaussian(x, means, variances):
@@ -154,7 +157,8 @@ def _pad(gmm, n_components):
 
 
 def fit(x, n_components, em_iter=None, fit_fraction=1.0, min_weight=0.01,
-        rng=None, reg_covar=1e-6, var_floor_ratio=1e-3, n_iter=None):
+        rng=None, reg_covar=1e-6, var_floor_ratio=1e-3, comm=None,
+        n_iter=None):
     """Fit a diagonal GMM to a mini-batch and return it with posteriors.
 
     k-means++ seeding, ``em_iter`` iterations split between k-means and EM
@@ -180,17 +184,22 @@ def fit(x, n_components, em_iter=None, fit_fraction=1.0, min_weight=0.01,
         var_floor_ratio (float): variances are kept above this fraction of
             each dimension's variance over the mini-batch (plus
             ``reg_covar``), so that no component collapses onto a spike.
+        comm: a ChainerMN communicator, or None.  With one, every process
+            calls ``fit`` on its own rows and all of them fit one GMM to
+            the union (:mod:`mixnorm._gmm_multinode`); ``fit_fraction``
+            applies to each process's rows.
         n_iter (int): deprecated alias of ``em_iter``; warns.
 
     Returns:
-        ``(GMM, resp)`` with ``resp`` the (m, K) posteriors (Eq. 31).
+        ``(GMM, resp)`` with ``resp`` the (m, K) posteriors (Eq. 31) of
+        this process's rows.
     """
     em_iter = resolve_em_iter(em_iter, n_iter, 'gmm.fit')
-    ops = _primitives(x)
+    ops = _primitives(x, comm)
     m = x.shape[0]
     data, shift, var_floor = ops.centre(x, reg_covar, var_floor_ratio)
     n_fit = min(m, max(n_components, int(math.ceil(fit_fraction * m))))
-    k_fit = min(n_components, n_fit)
+    k_fit = min(n_components, ops.total(n_fit))
     rng = ops.generator(rng, x)
     fitted = data if n_fit == m else ops.take(data,
                                               ops.subset_rows(m, n_fit, rng))

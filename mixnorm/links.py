@@ -117,6 +117,9 @@ class MixtureNormalization(link.Link):
     the array-generic transform there (the fit stays on the kernels).
     """
 
+    #: ChainerMN communicator of :class:`mixnorm.MultiNodeMixtureNormalization`
+    comm = None
+
     def __init__(self, size, n_components=3, em_iter=None, eps=2e-5,
                  queue_length=10, decay=0.9, min_weight=0.01,
                  fit_fraction=1.0, inference='consistent',
@@ -265,7 +268,8 @@ class MixtureNormalization(link.Link):
             rows = rows.astype(numpy.float32)
         self.last_fit = gmm_module.fit(
             rows, self.n_components, self.em_iter,
-            fit_fraction=self.fit_fraction, min_weight=self.min_weight)
+            fit_fraction=self.fit_fraction, min_weight=self.min_weight,
+            comm=self.comm)
         return self.last_fit[1]
 
     def _latest_resp(self, x_array):
@@ -282,7 +286,8 @@ class MixtureNormalization(link.Link):
     def _normalize(self, x, resp):
         """Apply Eq. 34-36 with posteriors resp; returns (y, statistics)."""
         node = MixtureNormalizationFunction(
-            self.eps, self.activation, self.affine, self.weight_scaling)
+            self.eps, self.activation, self.affine, self.weight_scaling,
+            comm=self.comm)
         y, = node.apply((x, self.gamma, self.beta, resp))
         return y, node.statistics
 

@@ -3,6 +3,7 @@ import chainer
 import chainer.links as L
 
 from mixnorm.links import MixtureNormalization
+from mixnorm.multinode import MultiNodeMixtureNormalization
 
 
 def _key(name):
@@ -15,18 +16,20 @@ def batch_normalizations(chain):
             if isinstance(child, L.BatchNormalization)]
 
 
-def replace_bn(chain, names, **mn_kwargs):
+def replace_bn(chain, names, comm=None, **mn_kwargs):
     """Replace named BatchNormalization links by MixtureNormalization.
 
     Each new link has the replaced link's size, dtype, eps, device and
-    current ``gamma``/``beta`` values.
+    current ``gamma``/``beta`` values.  With a ChainerMN communicator the
+    new links are :class:`~mixnorm.MultiNodeMixtureNormalization`.
 
     Args:
         chain (~chainer.Link): the model, modified in place.
         names (iterable of str): link paths inside ``chain`` such as
             ``'conv3/bn'`` or ``'inc2/0/2/4'`` ('.' works as separator too).
+        comm: a ChainerMN communicator, or None.
         **mn_kwargs: arguments of :class:`MixtureNormalization` (e.g.
-            ``n_components``, ``n_iter``).
+            ``n_components``, ``em_iter``).
 
     Returns:
         list of str: the replaced paths.
@@ -49,16 +52,18 @@ def replace_bn(chain, names, **mn_kwargs):
                                          ', '.join(valid) or '(none)'))
         parent_path, _, child = key.rpartition('/')
         parent = links[parent_path] if parent_path else chain
-        _swap(parent, child, _from_bn(target, mn_kwargs))
+        _swap(parent, child, _from_bn(target, comm, mn_kwargs))
         links = dict(chain.namedlinks(skipself=True))
         replaced.append(key[1:])
     return replaced
 
 
-def _from_bn(bn, mn_kwargs):
+def _from_bn(bn, comm, mn_kwargs):
     kwargs = dict(eps=bn.eps, dtype=bn.avg_mean.dtype)  # eps: as trained
     kwargs.update(mn_kwargs)
-    mn = MixtureNormalization(bn.avg_mean.shape[0], **kwargs)
+    size = bn.avg_mean.shape[0]
+    mn = MixtureNormalization(size, **kwargs) if comm is None \
+        else MultiNodeMixtureNormalization(size, comm, **kwargs)
     mn.to_device(bn.device)
     for name in ('gamma', 'beta'):
         param = getattr(bn, name, None)

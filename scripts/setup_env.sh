@@ -51,7 +51,7 @@ pip() { "$venv/bin/python" -m pip -q --disable-pip-version-check "$@"; }
 pip install "$tools_spec" wheel "$numpy_spec" >&2
 pip install --no-build-isolation chainer==7.8.1 >&2
 [ "$kind" = modern ] && pip install -U setuptools >&2
-extras=test
+extras=test,multinode
 # modern: NVRTC, so that the tests compile the CUDA sources without a GPU
 [ "$kind" = modern ] && [ "$(uname -sm)" = "Linux x86_64" ] && extras="$extras,nvrtc"
 [ -n "${MIXNORM_CUDA:-}" ] && extras="$extras,$MIXNORM_CUDA"

@@ -225,6 +225,15 @@ __device__ void put(real_t* __restrict__ out, long long D,
     if (at.d == 0) g.weights[at.k] = weight;
 }
 
+// The merged moments themselves, in the GMM buffer's layout: [n (NK) |
+// mean (NK, D) | m2 (NK, D)] (for combining them across processes).
+extern "C" __global__ void merged_moments(
+        const real_t* __restrict__ parts, long long n_parts, long long D,
+        real_t* __restrict__ out) {
+    const MergeElement at = merge_element(parts, n_parts, D);
+    if (at.valid) put(out, D, at, at.r.mean, at.r.m2, at.r.n);
+}
+
 // A GMM from a hard partition (one-hot moments): weights n_k / n_rows,
 // means the cluster means (move; a cluster without points keeps prev) or
 // the fixed centres prev, variances about those means, at least floor.

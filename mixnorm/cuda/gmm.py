@@ -17,6 +17,7 @@ import collections
 import numpy
 
 from mixnorm._common import GMM
+from mixnorm._gmm_generic import total  # NOQA: F401
 from mixnorm.cuda import _compile
 from mixnorm.cuda._compile import contiguous
 from mixnorm.cuda._compile import cupy
@@ -83,7 +84,7 @@ def centre(x, reg_covar, var_floor_ratio):
     ``var_floor_ratio * var + reg_covar`` per column."""
     x = cupy.ascontiguousarray(x)
     d = x.shape[1]
-    parts, n_parts = _partial_moments(Rows(x, None), None, 1)
+    parts, n_parts = _partial_moments(rows(x), None, 1)
     shift = cupy.empty(d, x.dtype)
     var_floor = cupy.empty(d, x.dtype)
     _compile.launch(_gmm_kernel('column_stats', x.dtype, 1),
@@ -183,6 +184,13 @@ def _merged_gmm(name, data, resp, n_components, *args):
                out[k + k * d:].reshape(k, d))
 
 
+def moments(data, resp):
+    """Posterior-weighted ``(n, mean, m2)`` of the rows (``merged_moments``);
+    ``resp`` None weighs every row 1 (one component)."""
+    return _merged_gmm('merged_moments', data, resp,
+                       1 if resp is None else resp.shape[1])
+
+
 def partition_gmm(data, onehot, centers, move, reg_covar, var_floor):
     """The GMM of a hard partition (``partition_gmm`` kernel)."""
     return _merged_gmm('partition_gmm', data, onehot, centers.shape[0],
@@ -219,6 +227,21 @@ def em_step(data, gmm, reg_covar, var_floor):
 def responsibilities(x, gmm):
     """Posteriors (m, K) of the rows of x (Eq. 31)."""
     return _e_step(rows(x), gmm)[0]
+
+
+def log_responsibilities(data, gmm):
+    """log nu (m, K) of the rows (Eq. 31)."""
+    return _e_step(data, gmm, write_log=True)[0]
+
+
+def shifted(x, shift):
+    """The rows of x less ``shift``, subtracted on the fly."""
+    return Rows(cupy.ascontiguousarray(x), shift)
+
+
+def values(data):
+    """The rows' values (x - shift) as an array."""
+    return data.x if data.shift is None else data.x - data.shift
 
 
 def prune(data, gmm, min_weight):
