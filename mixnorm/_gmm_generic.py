@@ -186,7 +186,8 @@ def gmm_from_partition(counts, mean, m2, centers, move, n_rows, reg_covar,
     # sum_i (x_i - centre)^2 / count, from the moments about the mean
     variances = (m2 + counts[:, None] * xp.square(mean - centers)) \
         / xp.maximum(counts, 1)[:, None]
-    return GMM(counts / n_rows, centers,
+    # a NumPy 1 scalar >= 2^16 would promote float32 counts to float64
+    return GMM(counts / counts.dtype.type(n_rows), centers,
                xp.maximum(variances + reg_covar, var_floor))
 
 

@@ -123,6 +123,6 @@ class MultiNodePrimitives(object):
         xp = backend.get_array_module(gmm.means)
         log_resp = self.local.log_responsibilities(data, gmm)
         mass, = allreduce(self.comm, xp.exp(log_resp).sum(0))
-        lam = mass / self.total(data.shape[0])
+        lam = mass / mass.dtype.type(self.total(data.shape[0]))
         return _gmm_generic.prune_posteriors(log_resp, lam, gmm.weights,
                                              min_weight)

@@ -205,3 +205,11 @@ def test_em_float32_variances_keep_1e4_at_every_offset(rng, m):
                      1)
         numpy.testing.assert_allclose(out.variances, ref.variances,
                                       rtol=1e-4, err_msg='mu={}'.format(mu))
+
+
+def test_fit_keeps_float32_over_65536_rows():
+    """NumPy 1 promotes float32 / int >= 2^16 to float64: not here."""
+    x = numpy.random.RandomState(0).randn(70000, 3).astype(numpy.float32)
+    model, resp = gmm.fit(x, 2, 2, rng=numpy.random.RandomState(0))
+    assert resp.dtype == numpy.float32
+    assert all(a.dtype == numpy.float32 for a in model)
