@@ -38,7 +38,7 @@ import chainer  # noqa: E402
 import chainer.links as L  # noqa: E402
 
 from benchmarks.layer import activations, median_ms, step  # noqa: E402
-from benchmarks.machine import device_name, versions  # noqa: E402
+from train.machine import device_name, versions  # noqa: E402
 
 
 def timed(fn, sync):

@@ -37,7 +37,7 @@ import numpy  # noqa: E402
 import chainer  # noqa: E402
 import chainer.links as L  # noqa: E402
 
-from benchmarks.machine import device_name, versions  # noqa: E402
+from train.machine import device_name, versions  # noqa: E402
 from benchmarks.throughput import load_grid  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')

@@ -48,7 +48,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 # models and train import mixnorm, which makes Chainer importable: first
 import models  # noqa: E402
-from benchmarks.machine import device_name  # noqa: E402
+from train.machine import device_name  # noqa: E402
 from train.runner import default_device  # noqa: E402
 
 import numpy  # noqa: E402

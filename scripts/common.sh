@@ -1,11 +1,75 @@
-# Sourced by the table scripts: repo root as working directory, the Python
-# to use, and the one loop that trains a list of configurations.
+# Sourced by the scripts: repo root as working directory, the NVIDIA driver
+# found, the Python to use, and the one loop that trains a list of
+# configurations.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# scripts/setup_env.sh ${MIXNORM_ENV:-pinned} (MIXNORM_CUDA=cuda12|cuda13
-# adds CuPy; cuda13 needs MIXNORM_ENV=modern), or the interpreter named by
-# MIXNORM_PYTHON.
-py=${MIXNORM_PYTHON:-$(bash scripts/setup_env.sh "${MIXNORM_ENV:-pinned}" | tail -n 1)}
+
+# gpu_detect: what the NVIDIA driver offers, from nvidia-smi.  Sets
+# gpu_cuda, the CUDA major version the driver supports (the "CUDA Version"
+# in the header of `nvidia-smi`, else mapped from the driver's version:
+# >= 580 -> 13, >= 525 -> 12, >= 450 -> 11), empty without a driver that
+# lists a GPU; and gpu_text, the GPU and driver in words, or why there is
+# none.
+gpu_detect() {
+  local query smi driver major version=unknown
+  gpu_cuda=
+  if ! command -v nvidia-smi > /dev/null 2>&1; then
+    gpu_text="no NVIDIA driver (nvidia-smi is not on PATH)"
+    return 0
+  fi
+  query=$(timeout 60 nvidia-smi --query-gpu=name,driver_version \
+          --format=csv,noheader 2> /dev/null) || query=
+  query=${query%%$'\n'*}  # the first GPU
+  if [ -z "$query" ]; then
+    gpu_text="no usable NVIDIA GPU (nvidia-smi lists none)"
+    return 0
+  fi
+  driver=${query##*, }
+  smi=$(timeout 60 nvidia-smi 2> /dev/null) || smi=
+  if [[ $smi =~ CUDA\ Version:\ *(([0-9]+)\.[0-9]+) ]]; then
+    gpu_cuda=${BASH_REMATCH[2]}
+    version=${BASH_REMATCH[1]}
+  elif [[ $driver =~ ^([0-9]+)\. ]]; then
+    major=${BASH_REMATCH[1]}
+    if [ "$major" -ge 580 ]; then gpu_cuda=13
+    elif [ "$major" -ge 525 ]; then gpu_cuda=12
+    elif [ "$major" -ge 450 ]; then gpu_cuda=11
+    fi
+    version="${gpu_cuda:-unknown} (from the driver's version)"
+  fi
+  gpu_text="${query%%,*} (driver $driver, CUDA $version)"
+}
+
+# The Python: the interpreter named by MIXNORM_PYTHON, else the environment
+# that `scripts/setup_env.sh $MIXNORM_ENV` builds with CuPy for
+# $MIXNORM_CUDA (cuda12 | cuda13 | empty: none).  What the user leaves
+# unset follows the driver: CUDA 13 or newer -> modern + cuda13 (pinned +
+# cuda12 with MIXNORM_ENV=pinned: the driver runs CUDA 12 code too), CUDA
+# 12 -> pinned + cuda12, no driver or an older one -> pinned without CuPy.
+# MIXNORM_DRY_RUN=1 makes the choice but builds nothing (main.sh only).
+gpu_detect
+if [ -n "${MIXNORM_PYTHON:-}" ]; then
+  py=$MIXNORM_PYTHON
+  env_text="MIXNORM_PYTHON=$py"
+else
+  env_kind=${MIXNORM_ENV:-}
+  if [ -n "${MIXNORM_CUDA+set}" ]; then env_cuda=$MIXNORM_CUDA
+  elif [ "${gpu_cuda:-0}" -ge 13 ] && [ "$env_kind" != pinned ]; then
+    env_cuda=cuda13
+  elif [ "${gpu_cuda:-0}" -ge 12 ]; then env_cuda=cuda12
+  else env_cuda=
+  fi
+  if [ -z "$env_kind" ]; then
+    if [ "$env_cuda" = cuda13 ]; then env_kind=modern; else env_kind=pinned; fi
+  fi
+  env_text=".venv/$env_kind (scripts/setup_env.sh $env_kind, MIXNORM_CUDA=${env_cuda:-none})"
+  if [ "${MIXNORM_DRY_RUN:-0}" = 1 ]; then
+    py=$PWD/.venv/$env_kind/bin/python
+  else
+    py=$(MIXNORM_CUDA=$env_cuda bash scripts/setup_env.sh "$env_kind" | tail -n 1)
+  fi
+fi
+echo "$(basename "$0"): NVIDIA: $gpu_text; Python: $env_text" >&2
 runs_root=${MIXNORM_RUNS:-runs}
 
 # train_configs CONFIG... [-- TRAIN_ARGS...]

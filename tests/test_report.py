@@ -5,6 +5,7 @@ The reports of Tables 4-6 and Figure 5 are tested in test_experiments.py.
 import os
 
 import pytest
+from PIL import Image
 
 from train import report
 import tinydata
@@ -96,22 +97,86 @@ def test_reduced_runs_do_not_go_to_results(runs, tmp_path):
         _row(text, 'MN-1')[-1]
 
 
-def test_compare_table_and_plot(runs, tmp_path, capsys):
+def _quick_runs(tmp_path):
+    """BN-2 and MN-2 as the quick main job leaves them, training loss
+    logged."""
+    runs = str(tmp_path / 'runs')
+    quick = dict(train_subset=2560, test_subset=1000, n_train=2560,
+                 n_test=1000)
+    bn2 = make_run(runs, 'cifar10', 'bn2', [80.0, 85.0, 87.0, 86.5],
+                   log_extra=lambda i: {'main/loss': 1.5 - 0.25 * i}, **quick)
+    mn2 = make_run(runs, 'cifar10', 'mn2', [84.0, 87.5, 88.0, 88.6],
+                   log_extra=lambda i: {'main/loss': 1.6 - 0.3 * i}, **quick)
+    return bn2, mn2
+
+
+def test_compare_table_and_plot(tmp_path, capsys, monkeypatch):
     md = str(tmp_path / 'cmp.md')
     png = str(tmp_path / 'cmp.png')
-    bn2 = os.path.join(runs, 'cifar10', 'bn2')
-    mn2 = os.path.join(runs, 'cifar10', 'mn2')
+    bn2, mn2 = _quick_runs(tmp_path)
+    plotted = []
+    real_plot = report.plot_loss_and_error
+
+    def plot(groups, path, title):
+        plotted.append((groups, title))
+        real_plot(groups, path, title)
+    monkeypatch.setattr(report, 'plot_loss_and_error', plot)
     assert report.main(['compare', bn2, mn2, '--out', md,
                         '--plot', png]) == 0
     text = open(md).read()
     assert text in capsys.readouterr().out
-    assert "steps to BN-2's max (87.00%)" in text
-    assert _row(text, 'BN-2')[1:5] == ['BN', '87.00', '86.50', '300']
-    assert _row(text, 'MN-2')[1:5] == ['MN at conv3/bn', '88.60', '88.60',
-                                       '200']
-    assert '| 3 | 300 | 87.00 | 88.00 |' in text
-    with open(png, 'rb') as f:
-        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    budget = ('reduced budget: 4 epochs on a 2,560-image training subset / '
+              'a 1,000-image test subset, cifar10-jpeg.zip')
+    assert text.startswith('Runs: {}.'.format(budget))
+    assert "| final training loss | steps to BN-2's max (87.00%) |" in text
+    # final training loss 1.5 - 0.25 * 3 and 1.6 - 0.3 * 3
+    assert _row(text, 'BN-2')[1:6] == ['BN', '87.00', '86.50', '0.7500',
+                                       '300']
+    assert _row(text, 'MN-2')[1:6] == ['MN at conv3/bn', '88.60', '88.60',
+                                       '0.7000', '200']
+    assert ('| epoch | iteration | BN-2: test acc. | BN-2: training loss | '
+            'MN-2: test acc. | MN-2: training loss |') in text
+    assert '| 3 | 300 | 87.00 | 1.0000 | 88.00 | 1.0000 |' in text
+    # two panels against updates, titled by the budget and the data
+    (groups, title), = plotted
+    assert title == 'Comparison: ' + budget
+    assert [(label, dashed) for label, _, dashed in groups] == [
+        ('BN-2', True), ('MN-2', False)]
+    assert [[e['main/loss'] for e in logs[0]] for _, logs, _ in groups] == [
+        [1.5, 1.25, 1.0, 0.75], pytest.approx([1.6, 1.3, 1.0, 0.7])]
+    with Image.open(png) as img:
+        assert img.format == 'PNG' and img.size == (1100, 460)
+
+
+def test_budget_text_names_epochs_images_and_data():
+    cfg = {'epochs': 100}
+    full = {'config': cfg, 'epochs': 25, 'n_train': 50000, 'n_test': 10000,
+            'data_source': '/data/cifar10-jpeg.zip'}
+    assert report.budget_text([full, dict(full)]) == (
+        '25 epochs (of 100), 50,000 train / 10,000 test images, '
+        'cifar10-jpeg.zip')
+    paper = dict(full, epochs=100, data_source='CIFAR-10 (chainer.datasets)')
+    assert report.budget_text([paper]) == (
+        '100 epochs, 50,000 train / 10,000 test images, CIFAR-10 '
+        '(chainer.datasets)')
+    subset = dict(full, epochs=4, train_subset=2560, n_train=2560)
+    assert report.budget_text([full, subset]) == (
+        '25 epochs (of 100), 50,000 train / 10,000 test images, '
+        'cifar10-jpeg.zip; reduced budget: 4 epochs (of 100) on a '
+        '2,560-image training subset / 10,000 test images, cifar10-jpeg.zip')
+
+
+def test_epoch_stats_average_over_the_runs_that_reach_an_epoch():
+    def log(losses, per_epoch=10):
+        return [{'epoch': i + 1, 'iteration': per_epoch * (i + 1),
+                 'main/loss': v} for i, v in enumerate(losses)]
+    stats = report.epoch_stats([log([2.0, 1.0, 0.5]), log([1.0, 3.0])],
+                               lambda e: e.get('main/loss'))
+    assert stats == [(10, 1.5, pytest.approx(0.5 ** 0.5)),
+                     (20, 2.0, pytest.approx(2 ** 0.5)), (30, 0.5, None)]
+    assert report.mean_std([1.0, None, 3.0]) == (2.0, pytest.approx(
+        2 ** 0.5), 2)
+    assert report.mean_std([None]) == (None, None, 0)
 
 
 def test_compare_needs_logs(tmp_path):

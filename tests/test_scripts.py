@@ -12,6 +12,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from train import config, runner
 from tinydata import ROOT, env, table_row
 
@@ -173,3 +175,188 @@ def test_scripts_reject_unknown_choices(tmp_path):
                       ('table6.sh', 'drop9'), ('densenet.sh', '50')):
         r = _script(name, [arg], str(tmp_path))
         assert r.returncode == 2 and 'usage' in r.stderr, name
+
+
+# ------------------------------------------- main.sh: the device it finds
+def _fake_nvidia_smi(folder, header=None, driver='580.95.05',
+                     name='NVIDIA H200', fails=False):
+    """An nvidia-smi that answers the two questions scripts/common.sh asks
+    (the GPU's name and driver; the header with "CUDA Version"), or fails
+    as when the driver is not loaded."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, 'nvidia-smi')
+    if fails:
+        body = ('echo "NVIDIA-SMI has failed because it couldn\'t '
+                'communicate with the NVIDIA driver." >&2; exit 9')
+    else:
+        table = '| NVIDIA-SMI {0}   Driver Version: {0}{1} |'.format(
+            driver, '   CUDA Version: ' + header if header else '')
+        body = ('case "$*" in\n  *--query-gpu=name,driver_version*) echo '
+                '"{}, {}" ;;\n  "") echo "{}" ;;\n  *) exit 2 ;;\nesac'
+                .format(name, driver, table))
+    with open(path, 'w') as f:
+        f.write('#!/bin/bash\n' + body + '\n')
+    os.chmod(path, 0o755)
+    return folder
+
+
+def _path_without_nvidia_smi(folder):
+    """A PATH of one folder linking every program of PATH but nvidia-smi."""
+    os.makedirs(folder)
+    for d in os.environ['PATH'].split(os.pathsep):
+        if not os.path.isdir(d):
+            continue
+        for name in os.listdir(d):
+            src, dst = os.path.join(d, name), os.path.join(folder, name)
+            if (name != 'nvidia-smi' and not os.path.lexists(dst) and
+                    os.path.isfile(src) and os.access(src, os.X_OK)):
+                os.symlink(src, dst)
+    return folder
+
+
+def _main(tmp_path, path, args=(), dry_run=True, **variables):
+    """Runs scripts/main.sh with PATH and the MIXNORM_* variables given."""
+    e = env(tmp_path / 'cache')
+    for key in ('MIXNORM_PYTHON', 'MIXNORM_ENV', 'MIXNORM_CUDA',
+                'MIXNORM_RUNS', 'MIXNORM_DRY_RUN'):
+        e.pop(key, None)
+    e.update(PATH=path, MIXNORM_RUNS=str(tmp_path / 'runs'), **variables)
+    if dry_run:
+        e['MIXNORM_DRY_RUN'] = '1'
+    r = subprocess.run(['bash', os.path.join('scripts', 'main.sh')] +
+                       list(args), cwd=ROOT, env=e, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def _train_commands(stdout):
+    return [line.split(' -m train ', 1)[1] for line in stdout.splitlines()
+            if line.startswith('main.sh: would run: ') and ' -m train ' in
+            line]
+
+
+_25EP = '--resume --epochs 25'
+_QUICK = '--resume --epochs 4 --train-subset 2560 --test-subset 1000'
+
+
+@pytest.mark.parametrize('smi, variables, python, device, limits', [
+    # the header's CUDA version; CUDA 13 -> modern + CuPy 14
+    (dict(header='13.0'), {}, 'modern, MIXNORM_CUDA=cuda13', '@cupy:0',
+     _25EP),
+    (dict(header='12.4', driver='550.54.15'), {},
+     'pinned, MIXNORM_CUDA=cuda12', '@cupy:0', _25EP),
+    # no CUDA version in the header: from the driver's version
+    (dict(driver='580.65.06'), {}, 'modern, MIXNORM_CUDA=cuda13', '@cupy:0',
+     _25EP),
+    (dict(driver='535.104.05'), {}, 'pinned, MIXNORM_CUDA=cuda12', '@cupy:0',
+     _25EP),
+    # what the user sets wins; a CUDA 13 driver runs CuPy for CUDA 12 too
+    (dict(header='13.0'), {'MIXNORM_ENV': 'pinned'},
+     'pinned, MIXNORM_CUDA=cuda12', '@cupy:0', _25EP),
+    (dict(header='13.0'), {'MIXNORM_CUDA': ''}, 'pinned, MIXNORM_CUDA=none',
+     '@numpy', _QUICK),
+    (dict(header='12.2', driver='535.104.05'), {'MIXNORM_ENV': 'modern'},
+     'modern, MIXNORM_CUDA=cuda12', '@cupy:0', _25EP),
+    # too old for the CuPy builds here, or no driver answering
+    (dict(header='11.4', driver='470.82.01'), {},
+     'pinned, MIXNORM_CUDA=none', '@numpy', _QUICK),
+    (dict(fails=True), {}, 'pinned, MIXNORM_CUDA=none', '@numpy', _QUICK),
+])
+def test_main_chooses_environment_device_and_budget(tmp_path, smi,
+                                                    variables, python,
+                                                    device, limits):
+    fake = _fake_nvidia_smi(str(tmp_path / 'bin'), **smi)
+    r = _main(tmp_path, fake + os.pathsep + os.environ['PATH'], **variables)
+    kind = python.split(',')[0]
+    assert 'Python: .venv/{0} (scripts/setup_env.sh {1})'.format(
+        kind, python) in r.stderr
+    assert 'main.sh: device {}'.format(device) in r.stdout
+    budget = '25ep' if limits == _25EP else 'quick'
+    assert 'main.sh: budget {}: '.format(budget) in r.stdout
+    runs = os.path.join(str(tmp_path / 'runs'), 'main', budget)
+    assert _train_commands(r.stdout) == [
+        '--config configs/table2/cifar10/{0}.yaml --out {1}/{0} {2}'.format(
+            row, runs, limits) for row in ('bn2', 'mn2')]
+    assert ('{}/.venv/{}/bin/python -m train.report compare'.format(
+        ROOT, kind)) in r.stdout
+    assert not os.path.exists(runs)
+
+
+def test_main_names_the_gpu_and_driver(tmp_path):
+    fake = _fake_nvidia_smi(str(tmp_path / 'bin'), header='13.0')
+    r = _main(tmp_path, fake + os.pathsep + os.environ['PATH'])
+    assert ('main.sh: device @cupy:0, NVIDIA H200 (driver 580.95.05, CUDA '
+            '13.0)') in r.stdout
+    assert ("budget 25ep: 25 of the paper's 100 epochs on all training and "
+            "test images (Table 2's 25% column)") in r.stdout
+    fake = _fake_nvidia_smi(str(tmp_path / 'old'), driver='535.104.05')
+    r = _main(tmp_path, fake + os.pathsep + os.environ['PATH'])
+    assert ('NVIDIA H200 (driver 535.104.05, CUDA 12 (from the driver\'s '
+            'version))') in r.stderr
+
+
+def test_main_without_nvidia_smi_keeps_the_quick_budget(tmp_path):
+    path = _path_without_nvidia_smi(str(tmp_path / 'bin'))
+    r = _main(tmp_path, path)
+    assert ('main.sh: device @numpy (CPU; NVIDIA: no NVIDIA driver '
+            '(nvidia-smi is not on PATH))') in r.stdout
+    assert 'Python: .venv/pinned (scripts/setup_env.sh pinned, ' \
+        'MIXNORM_CUDA=none)' in r.stderr
+    assert 'main.sh: budget quick: 4 epochs on a fixed 2,560-image' in \
+        r.stdout
+    assert _train_commands(r.stdout)[0].endswith(_QUICK)
+    # the budget can still be chosen; other arguments go to python -m train
+    r = _main(tmp_path, path, args=['--25ep', '--data', '/x.zip'])
+    assert _train_commands(r.stdout)[1].endswith(_25EP + ' --data /x.zip')
+
+
+def _stub_python(folder, device):
+    """A python that records its arguments; asked for the trainer's
+    default device, it answers ``device``."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, 'python')
+    calls = os.path.join(folder, 'calls')
+    with open(path, 'w') as f:
+        f.write('#!/bin/bash\necho "$*" >> {}\n[ "$1" = -c ] && echo {}\n'
+                'exit 0\n'.format(calls, device))
+    os.chmod(path, 0o755)
+    return path, calls
+
+
+@pytest.mark.parametrize('gpu', [True, False])
+def test_main_trains_with_the_budget_of_the_device_it_finds(tmp_path, gpu):
+    """Not a dry run: the Python (a stub here, MIXNORM_PYTHON) says which
+    device the trainer would take, and the budget follows."""
+    python, calls = _stub_python(str(tmp_path / 'py'),
+                                 '@cupy:0' if gpu else '@numpy')
+    if gpu:
+        path = _fake_nvidia_smi(str(tmp_path / 'bin'), header='13.0') + \
+            os.pathsep + os.environ['PATH']
+    else:
+        path = _path_without_nvidia_smi(str(tmp_path / 'bin'))
+    r = _main(tmp_path, path, dry_run=False, MIXNORM_PYTHON=python)
+    budget, limits = ('25ep', _25EP) if gpu else ('quick', _QUICK)
+    runs = os.path.join(str(tmp_path / 'runs'), 'main', budget)
+    with open(calls) as f:
+        lines = f.read().splitlines()
+    assert lines[0].startswith('-c from train.runner import default_device')
+    assert lines[1:] == [
+        '-m train --config configs/table2/cifar10/{0}.yaml --out {1}/{0} {2}'
+        .format(row, runs, limits) for row in ('bn2', 'mn2')] + [
+        '-m train.report compare {0}/bn2 {0}/mn2 --out {0}/compare.md --plot '
+        '{0}/compare.png'.format(runs)]
+    assert 'main.sh: {} budget on {} done'.format(
+        budget, '@cupy:0' if gpu else '@numpy') in r.stdout
+    # --device decides without asking the Python
+    r = _main(tmp_path, path, args=['--device', '@numpy'], dry_run=False,
+              MIXNORM_PYTHON=python)
+    assert 'main.sh: device @numpy (CPU;' in r.stdout
+    with open(calls) as f:
+        assert f.read().splitlines()[-3].endswith(
+            _QUICK + ' --device @numpy')
+
+
+def test_study_script_needs_a_study_file(tmp_path):
+    r = _script('study.sh', ['--budget', '10'], str(tmp_path))
+    assert r.returncode == 2 and 'usage: study.sh STUDY.yaml' in r.stderr

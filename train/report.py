@@ -28,6 +28,13 @@ scripts write); ``--configs`` and ``--runs`` default to
 configured epochs is *reduced*: a report with such a run says so at the
 top and goes to ``--reduced-out`` when given, so that results/ holds
 full-budget runs only.
+
+``compare`` puts runs side by side, the first as the reference: maximum and
+final test accuracy, final training loss, updates to the first run's
+maximum, and test accuracy and training loss after each epoch; its plot
+shows training loss and test error against updates, titled by the runs'
+budget and data (:func:`budget_text`).  :mod:`train.study` builds its
+reports from the same pieces.
 """
 import argparse
 import glob
@@ -46,7 +53,7 @@ FOLDERS = {('table', 2): 'table2', ('table', 3): 'table2',
            ('table', 6): 'table6', ('figure', 5): 'densenet'}
 MODEL_NAMES = {'cifar_cnn': 'CIFAR CNN', 'inception_v3': 'Inception-V3',
                'densenet': 'DenseNet'}
-_DATA_CAVEAT = (
+DATA_CAVEAT = (
     'Runs on an image-folder copy of CIFAR (such as cifar10-jpeg.zip, '
     're-encoded as JPEG) are expected to score about 2-3 points below runs '
     'on the original pixels that the paper used.')
@@ -103,7 +110,7 @@ class Run(object):
         return text
 
 
-def _fmt(value, signed=False):
+def format_value(value, signed=False):
     if value is None:
         return 'n/a'
     return ('{:+.2f}' if signed else '{:.2f}').format(value)
@@ -112,7 +119,7 @@ def _fmt(value, signed=False):
 def _diff(ours, paper):
     if ours is None or paper is None:
         return 'n/a'
-    return _fmt(ours - paper, signed=True)
+    return format_value(ours - paper, signed=True)
 
 
 def _mn_setting(cfg):
@@ -242,12 +249,12 @@ def _header(title, rows):
                  .format(len(runs), len(rows), '; '.join(sources) or
                          'none yet', ', '.join(devices) or 'none yet'))
     if any('chainer.datasets' not in s for s in sources):
-        lines.append(_DATA_CAVEAT)
+        lines.append(DATA_CAVEAT)
     lines.append('')
     return lines
 
 
-def _table_lines(head, body):
+def table_lines(head, body):
     return (['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)] +
             ['| ' + ' | '.join(cells) + ' |' for cells in body])
 
@@ -287,10 +294,10 @@ def accuracy_table(number, rows):
             cells = [paper['row'], _mn_setting(cfg), _training_setting(cfg)]
             for p in PERCENTS:
                 pv = paper['acc_at'].get(p)
-                cells += [_fmt(pv), _fmt(ours.get(p)),
+                cells += [format_value(pv), format_value(ours.get(p)),
                           _diff(ours.get(p), pv)]
             body.append(cells + [run.status()])
-        lines += ['', '## ' + group, ''] + _table_lines(head + ['run'], body)
+        lines += ['', '## ' + group, ''] + table_lines(head + ['run'], body)
     return '\n'.join(lines) + '\n'
 
 
@@ -322,7 +329,8 @@ def steps_table(number, rows, all_rows):
         lines += ['', '## {}: paper target {:.2f}% ({} in the paper), our '
                   'target {} (our {} maximum)'.format(
                       group, paper_target, ref_row,
-                      _fmt(ours_target) + '%' if ours_target else 'n/a',
+                      format_value(ours_target) + '%' if ours_target
+                      else 'n/a',
                       ref_row), '']
         head = ['model', 'paper: steps to {:.2f}%'.format(paper_target),
                 'ours: steps to {:.2f}%'.format(paper_target),
@@ -336,15 +344,15 @@ def steps_table(number, rows, all_rows):
                     metrics.steps_to_reach(run.log, paper_target))
                 to_ours = (metrics.format_steps(metrics.steps_to_reach(
                     run.log, ours_target)) if ours_target else 'n/a')
-                best = _fmt(metrics.max_accuracy(run.log))
+                best = format_value(metrics.max_accuracy(run.log))
             else:
                 to_paper = to_ours = best = 'n/a'
             body.append([paper['row'],
                          metrics.format_steps(paper['steps']['value']),
                          to_paper, to_ours,
-                         _fmt(paper_max_accuracy(paper)), best,
+                         format_value(paper_max_accuracy(paper)), best,
                          run.status()])
-        lines += _table_lines(head, body)
+        lines += table_lines(head, body)
     return '\n'.join(lines) + '\n'
 
 
@@ -380,17 +388,36 @@ def figure_table(number, rows, plot_name=None):
                                  key=lambda e: e[metrics.ACC_KEY])['epoch']
             body.append([paper['row'], _mn_setting(cfg),
                          _training_setting(cfg),
-                         _fmt(paper.get('best_error')), _fmt(ours),
-                         _diff(ours, paper.get('best_error')), _fmt(final),
+                         format_value(paper.get('best_error')),
+                         format_value(ours),
+                         _diff(ours, paper.get('best_error')),
+                         format_value(final),
                          'n/a' if best_epoch is None else str(best_epoch),
                          run.status()])
-        lines += ['', '## ' + group, ''] + _table_lines(head, body)
+        lines += ['', '## ' + group, ''] + table_lines(head, body)
     if plot_name:
         lines += ['', 'Training and test error and cross-entropy loss '
                   '(Fig. {0}a-d; shaded: one standard deviation within a '
                   'window of 3 epochs, as in the paper):'.format(number), '',
                   '![Figure {}]({})'.format(number, plot_name)]
     return '\n'.join(lines) + '\n'
+
+
+def _band(ax, x, values, spread, dashed, colour, label, marker=None):
+    """One curve (dashed: batch normalization only), shaded by +- spread."""
+    ax.plot(x, values, '--' if dashed else '-', color=colour, marker=marker,
+            markersize=3, label=label)
+    if any(spread):
+        ax.fill_between(x, [v - s for v, s in zip(values, spread)],
+                        [v + s for v, s in zip(values, spread)],
+                        color=colour, alpha=0.2, linewidth=0)
+
+
+def _labels_and_grid(ax, letter, xlabel, ylabel):
+    ax.set_title('({}) {}'.format(letter, ylabel))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
 
 
 # Fig. 5a-d: (log key, y label, in percent)
@@ -421,18 +448,10 @@ def plot_curves(rows, path):
             epochs, values = metrics.curve(run.log, key, percent)
             if not values:
                 continue
-            colour = colours[i % len(colours)]
-            style = '-' if cfg['norm']['layers'] else '--'
-            std = metrics.window_std(values, 3)
-            ax.plot(epochs, values, style, color=colour,
-                    label='{} {}'.format(group_of(cfg), cfg['paper']['row']))
-            ax.fill_between(epochs, [v - s for v, s in zip(values, std)],
-                            [v + s for v, s in zip(values, std)],
-                            color=colour, alpha=0.2, linewidth=0)
-        ax.set_title('({}) {}'.format(letter, ylabel))
-        ax.set_xlabel('epoch')
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
+            _band(ax, epochs, values, metrics.window_std(values, 3),
+                  not cfg['norm']['layers'], colours[i % len(colours)],
+                  '{} {}'.format(group_of(cfg), cfg['paper']['row']))
+        _labels_and_grid(ax, letter, 'epoch', ylabel)
     if axes.flat[0].get_legend_handles_labels()[0]:
         axes.flat[0].legend(fontsize='small')
     fig.tight_layout()
@@ -482,8 +501,62 @@ def _labels(runs):
     return labels
 
 
+LOSS_KEY = 'main/loss'  # mean training loss over an epoch's updates
+
+
+def final_loss(log):
+    """The training loss of the last epoch in ``log``, or None."""
+    return log[-1].get(LOSS_KEY) if log else None
+
+
+def data_name(info):
+    """The data of a run (``run.json``): a file or folder's base name, or
+    ``CIFAR-10 (chainer.datasets)``."""
+    source = info.get('data_source') or info.get('data') or '?'
+    if os.sep in source:
+        return os.path.basename(os.path.normpath(source))
+    return source
+
+
+def budget_text(infos):
+    """What runs trained on, from their ``run.json``: epochs, images, data.
+
+    Args:
+        infos (list of dict): The runs' ``run.json`` contents.
+
+    Returns:
+        str: E.g. ``25 epochs (of 100), 50,000 train / 10,000 test images,
+        cifar10-jpeg.zip``, or ``reduced budget: 4 epochs (of 100) on a
+        2,560-image training subset / a 1,000-image test subset, ...``;
+        distinct settings joined by ``; ``.
+
+    """
+    texts = []
+    for i in infos:
+        epochs = '{} epoch{}'.format(i['epochs'],
+                                     '' if i['epochs'] == 1 else 's')
+        if i['epochs'] != i['config']['epochs']:
+            epochs += ' (of {})'.format(i['config']['epochs'])
+        if i.get('train_subset') or i.get('test_subset'):
+            text = 'reduced budget: {} on {} / {}, {}'.format(
+                epochs, ('a {:,}-image training subset' if
+                         i.get('train_subset') else '{:,} training images')
+                .format(i['n_train']),
+                ('a {:,}-image test subset' if i.get('test_subset') else
+                 '{:,} test images').format(i['n_test']), data_name(i))
+        else:
+            text = '{}, {:,} train / {:,} test images, {}'.format(
+                epochs, i['n_train'], i['n_test'], data_name(i))
+        if text not in texts:
+            texts.append(text)
+    return '; '.join(texts)
+
+
 def compare(runs):
     """Markdown comparing runs side by side; the first is the reference.
+
+    Training loss stands beside test accuracy: training speed is the
+    paper's claim.
 
     Args:
         runs (list of Run): Finished or running runs with logs.
@@ -491,50 +564,144 @@ def compare(runs):
     """
     labels = _labels(runs)
     target = metrics.max_accuracy(runs[0].log)
-    lines = ['| run | normalization | max test acc. (%) | final test acc. '
-             '(%) | steps to {}\'s max ({:.2f}%) | epochs | iterations | '
-             'wall time (s) |'.format(labels[0], target),
-             '|---|---|---|---|---|---|---|---|']
+    lines = ['Runs: {}.'.format(budget_text([r.info for r in runs])), '',
+             '| run | normalization | max test acc. (%) | final test acc. '
+             '(%) | final training loss | steps to {}\'s max ({:.2f}%) | '
+             'epochs | iterations | wall time (s) |'.format(
+                 labels[0], target),
+             '|---|---|---|---|---|---|---|---|---|']
     for label, run in zip(labels, runs):
         paths = run.info.get('mn_paths')
         last = run.log[-1]
-        lines.append('| {} | {} | {:.2f} | {:.2f} | {} | {} | {} | {:.0f} |'
-                     .format(label, config_module.norm_label(paths),
-                             metrics.max_accuracy(run.log),
-                             100 * last[metrics.ACC_KEY],
-                             metrics.steps_to_reach(run.log, target) or '-',
-                             last['epoch'], last['iteration'],
-                             last.get('elapsed_time', 0)))
-    lines += ['', 'Test accuracy (%) after each epoch:', '',
-              '| epoch | iteration | ' + ' | '.join(labels) +
-              ' |', '|---|---|' + '---|' * len(runs)]
+        lines.append('| {} | {} | {:.2f} | {:.2f} | {} | {} | {} | {} | '
+                     '{:.0f} |'.format(
+                         label, config_module.norm_label(paths),
+                         metrics.max_accuracy(run.log),
+                         100 * last[metrics.ACC_KEY],
+                         format_loss(final_loss(run.log)),
+                         metrics.steps_to_reach(run.log, target) or '-',
+                         last['epoch'], last['iteration'],
+                         last.get('elapsed_time', 0)))
+    lines += ['', 'Test accuracy (%) and training loss after each epoch:',
+              '', '| epoch | iteration | ' + ' | '.join(
+                  '{0}: test acc. | {0}: training loss'.format(label)
+                  for label in labels) + ' |',
+              '|---|---|' + '---|---|' * len(runs)]
     by_epoch = [{e['epoch']: e for e in r.log} for r in runs]
     for epoch in sorted(set().union(*by_epoch)):
         entries = [b.get(epoch) for b in by_epoch]
         it = next(e['iteration'] for e in entries if e)
         lines.append('| {} | {} | '.format(epoch, it) + ' | '.join(
-            '{:.2f}'.format(100 * e[metrics.ACC_KEY]) if e else ''
-            for e in entries) + ' |')
+            '{:.2f} | {}'.format(100 * e[metrics.ACC_KEY],
+                                 format_loss(e.get(LOSS_KEY)))
+            if e else ' | ' for e in entries) + ' |')
     return '\n'.join(lines) + '\n'
 
 
-def plot(runs, path):
-    """Writes a PNG of test error (%) against gradient updates."""
+def format_loss(value):
+    return 'n/a' if value is None else '{:.4f}'.format(value)
+
+
+def mean_std(values):
+    """Mean and sample standard deviation of the values that are not None.
+
+    Returns:
+        tuple: ``(mean, std, n)``; ``mean`` is None without values and
+        ``std`` is None with fewer than two.
+
+    """
+    values = [v for v in values if v is not None]
+    n = len(values)
+    if not n:
+        return None, None, 0
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None, n
+    return mean, (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5, n
+
+
+def epoch_stats(logs, value):
+    """One value per epoch averaged over several runs' logs.
+
+    Args:
+        logs (list of list): Logs (:func:`train.metrics.load_log`).
+        value: ``value(entry)`` gives a number, or None to skip the entry.
+
+    Returns:
+        list: ``(iteration, mean, std)`` per epoch that a log reaches, in
+        order, over the logs that reach it (see :func:`mean_std`;
+        ``iteration`` is the mean of theirs).
+
+    """
+    per_epoch = {}
+    for log in logs:
+        for e in log:
+            v = value(e)
+            if v is not None:
+                per_epoch.setdefault(e['epoch'], []).append(
+                    (e['iteration'], v))
+    out = []
+    for epoch in sorted(per_epoch):
+        its, vals = zip(*per_epoch[epoch])
+        mean, std, _ = mean_std(vals)
+        out.append((sum(its) / len(its), mean, std))
+    return out
+
+
+_LOSS_AND_ERROR = (
+    ('training loss', lambda e: e.get(LOSS_KEY)),
+    ('test error (%)', lambda e: 100.0 * (1 - e[metrics.ACC_KEY])))
+
+
+def plot_loss_and_error(groups, path, title):
+    """Writes a PNG of training loss and test error against updates.
+
+    Two panels, (a) training loss and (b) test error (%), against gradient
+    updates; one line per group: the mean over its runs at each epoch,
+    shaded by one sample standard deviation where two or more runs reach
+    that epoch.
+
+    Args:
+        groups (list): ``(label, logs, dashed)`` per line; ``dashed`` for
+            batch normalization only.
+        path (str): The PNG.
+        title (str): The figure's title (the budget and the data).
+
+    """
+    import textwrap
+
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for label, run in zip(_labels(runs), runs):
-        its, _, accs = metrics.accuracy_curve(run.log)
-        ax.plot(its, [100 - a for a in accs], marker='o', label=label)
-    ax.set_xlabel('gradient updates')
-    ax.set_ylabel('test error (%)')
-    ax.grid(alpha=0.3)
-    ax.legend()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
+    for ax, (ylabel, value), letter in zip(axes, _LOSS_AND_ERROR, 'ab'):
+        for i, (label, logs, dashed) in enumerate(groups):
+            stats = epoch_stats(logs, value)
+            if not stats:
+                continue
+            its, means, stds = zip(*stats)
+            _band(ax, its, means, [s or 0.0 for s in stds], dashed,
+                  colours[i % len(colours)], label,
+                  marker='o' if len(its) <= 30 else None)
+        _labels_and_grid(ax, letter, 'gradient updates', ylabel)
+    if axes[1].get_legend_handles_labels()[0]:
+        axes[1].legend(fontsize='small')
+    fig.suptitle(textwrap.fill(title, 100), fontsize='medium')
     fig.tight_layout()
+    _make_dir(path)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot(runs, path):
+    """Writes :func:`plot_loss_and_error` of runs compared side by side,
+    titled by their budget and data."""
+    groups = [(label, [run.log], not run.info.get('mn_paths'))
+              for label, run in zip(_labels(runs), runs)]
+    plot_loss_and_error(groups, path, 'Comparison: {}'.format(
+        budget_text([r.info for r in runs])))
 
 
 def _make_dir(path):
@@ -608,7 +775,8 @@ def main(argv=None):
     s.add_argument('runs', nargs='+', help='run folders; the first is the '
                                            'reference')
     s.add_argument('--out', default=None, help='markdown file (and stdout)')
-    s.add_argument('--plot', default=None, help='PNG of test error')
+    s.add_argument('--plot', default=None,
+                   help='PNG of training loss and test error')
     args = p.parse_args(argv)
 
     if args.command != 'compare':

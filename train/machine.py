@@ -1,4 +1,5 @@
-"""Where a benchmark ran: one line naming the CPU or GPU, for result files."""
+"""Where a run or benchmark ran: the CPU or GPU and the package versions,
+for result files (benchmarks/ and train.study use it)."""
 import os
 import platform
 
@@ -21,7 +22,8 @@ def device_name(device):
     """``cpu_name()`` for a NumPy device, else the GPU's name and cuDNN use.
 
     Args:
-        device (chainer.backend.Device): the device the benchmark used.
+        device (chainer.backend.Device): the device the run or benchmark
+            used.
     """
     if device.xp.__name__ == 'numpy':
         return cpu_name()
