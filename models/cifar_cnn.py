@@ -67,9 +67,14 @@ class CifarCNN(chainer.Chain):
                                      name, ', '.join(self.layer_names)))
         return ['{}/bn'.format(name) for name in layers]
 
-    def forward(self, x):
+    def features(self, x):
+        """The pooled features that the classifier reads: ``(N, 256)``
+        (pool4; the proxy FID of :mod:`train.fid` uses them)."""
         h = F.max_pooling_2d(self.conv1(x), 3, stride=2)  # pool1: 16x16
         h = F.max_pooling_2d(self.conv2(h), 3, stride=2)  # pool2: 8x8
         h = F.max_pooling_2d(self.conv3(h), 3, stride=2)  # pool3: 4x4
         h = F.average_pooling_2d(self.conv4(h), 4, stride=1)  # pool4: 1x1
-        return self.linear(h)
+        return F.reshape(h, (len(x), -1))
+
+    def forward(self, x):
+        return self.linear(self.features(x))

@@ -124,3 +124,35 @@ def table_row(text, name):
             if line.startswith('| {} |'.format(name))]
     assert len(rows) == 1, text
     return [c.strip() for c in rows[0].strip('|').split('|')]
+
+
+def make_proxy_run(root):
+    """A 10-class folder (4 train / 1 test image per class) under ``root``
+    and a 1-epoch CIFAR CNN run on it, made in-process with a private
+    cache: the features of the proxy FID (train/fid.py).
+
+    Returns:
+        dict: ``data`` (the folder), ``cache`` and ``proxy`` (the run).
+
+    """
+    import io
+
+    from train import config, runner
+
+    root = str(root)
+    data = make_folder(os.path.join(root, 'data'), n_train=4, n_test=1)
+    cache = os.path.join(root, 'cache')
+    saved = os.environ.get('MIXNORM_CACHE')
+    os.environ['MIXNORM_CACHE'] = cache
+    try:
+        cfg = config.load(write_config(os.path.join(root, 'cnn.yaml'),
+                                       batch_size=20, epochs=1),
+                          check_model=False)
+        runner.run(cfg, os.path.join(root, 'cnn'), device='@numpy',
+                   data=data, log=io.StringIO())
+    finally:
+        if saved is None:
+            del os.environ['MIXNORM_CACHE']
+        else:
+            os.environ['MIXNORM_CACHE'] = saved
+    return {'data': data, 'cache': cache, 'proxy': os.path.join(root, 'cnn')}
