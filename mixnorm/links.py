@@ -115,6 +115,14 @@ class MixtureNormalization(link.Link):
 
     The default variant runs on the CUDA kernels on a GPU; the others run
     the array-generic transform there (the fit stays on the kernels).
+
+    Active components (Sec. 5.3, Fig. 9): with ``count_active`` set to
+    True, every training call adds its fit's number of active components
+    (lambda_k >= ``min_weight``) to a histogram kept on the device, with
+    array operations only, so that no call waits for a GPU;
+    :meth:`pop_active_counts` reads and resets it (one synchronisation, at
+    log time).  Off by default; the trainer's ``record.active_components``
+    switches it on (:class:`train.extensions.ActiveComponents`).
     """
 
     #: ChainerMN communicator of :class:`mixnorm.MultiNodeMixtureNormalization`
@@ -158,6 +166,9 @@ class MixtureNormalization(link.Link):
         self.weight_scaling = weight_scaling
         self._device_flag = cuda.finite.DeviceFiniteFlag()
         self.last_fit = None
+        self.count_active = False  # Fig. 9: see _count_active
+        self._active_counts = None  # (K + 1,) int64 histogram, on device
+        self._active_levels = None  # 0 .. K, on the same device
         dtype = numpy.dtype(dtype)
         with self.init_scope():
             for name, init, default in (('gamma', initial_gamma, 1),
@@ -259,6 +270,8 @@ class MixtureNormalization(link.Link):
         if self.check_finite:  # overflow in the fit or the statistics
             self._check_finite(statistics[2])
         self._push(*statistics)
+        if self.count_active:
+            self._count_active(statistics[0])
         return y
 
     def _fit(self, x_array):
@@ -337,3 +350,49 @@ class MixtureNormalization(link.Link):
         if self.n_fits == 0:
             return 0
         return int((self.queue_weights[-1] > 0).sum())
+
+    # ------------------------------------------ active components (Fig. 9)
+    def _count_active(self, lam):
+        """Adds one training step to the histogram of active components.
+
+        Section 5.3 discards components whose weight falls below 0.01
+        (``min_weight``); a component is active when its lambda_k, the
+        Eq. 35 weight that the step pushes into the queue, is at least
+        ``min_weight`` (and above 0: a discarded component has weight 0).
+        Entry n of the (K + 1,) histogram counts the steps with n active
+        components.  It lives on ``lam``'s device and is updated by array
+        operations only (a comparison, a sum, a comparison, an in-place
+        add): on a GPU they are queued and nothing waits for the device.
+        """
+        xp = backend.get_array_module(lam)
+        device = backend.get_device_from_array(lam)
+        if self._active_counts is None or backend.get_array_module(
+                self._active_counts) is not xp:  # first step, or moved
+            with backend.using_device(device):
+                counts = xp.zeros(self.n_components + 1, numpy.int64)
+                self._active_levels = xp.arange(self.n_components + 1)
+            if self._active_counts is not None:
+                counts += device.send(self._active_counts)
+            self._active_counts = counts
+        threshold = (self.min_weight if self.min_weight > 0 else
+                     numpy.finfo(lam.dtype).tiny)
+        active = (lam >= threshold).sum()
+        self._active_counts += self._active_levels == active
+
+    def pop_active_counts(self):
+        """Histogram of active components since the last call, and reset.
+
+        Reads the histogram that training calls with ``count_active`` fill
+        (see :meth:`_count_active`), which waits for the device: call it at
+        log time, not at every step.
+
+        Returns:
+            numpy.ndarray: int64, shape (K + 1,); entry n is the number of
+            training steps since the previous call whose fit had n active
+            components (all zero when none was counted).
+        """
+        if self._active_counts is None:
+            return numpy.zeros(self.n_components + 1, numpy.int64)
+        counts = backend.CpuDevice().send(self._active_counts).copy()
+        self._active_counts.fill(0)
+        return counts
