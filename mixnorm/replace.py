@@ -38,6 +38,30 @@ def replace_bn(chain, names, comm=None, **mn_kwargs):
         ValueError: a name is not a BatchNormalization link of ``chain``;
             the message lists the valid names.
     """
+    return replace_links(chain, names,
+                         lambda bn: _from_bn(bn, comm, mn_kwargs))
+
+
+def replace_links(chain, names, make):
+    """Replace named BatchNormalization links by ``make(link)``.
+
+    The one place that swaps links in a model: :func:`replace_bn` makes
+    mixture normalization, and a trainer can make, e.g., ChainerMN's
+    synchronised batch normalization from the same paths.
+
+    Args:
+        chain (~chainer.Link): the model, modified in place.
+        names (iterable of str): link paths, as for :func:`replace_bn`.
+        make: function of the BatchNormalization link giving its
+            replacement.
+
+    Returns:
+        list of str: the replaced paths.
+
+    Raises:
+        ValueError: a name is not a BatchNormalization link of ``chain``;
+            the message lists the valid names.
+    """
     links = dict(chain.namedlinks(skipself=True))
     valid = batch_normalizations(chain)
     replaced = []
@@ -52,7 +76,7 @@ def replace_bn(chain, names, comm=None, **mn_kwargs):
                                          ', '.join(valid) or '(none)'))
         parent_path, _, child = key.rpartition('/')
         parent = links[parent_path] if parent_path else chain
-        _swap(parent, child, _from_bn(target, comm, mn_kwargs))
+        _swap(parent, child, make(target))
         links = dict(chain.namedlinks(skipself=True))
         replaced.append(key[1:])
     return replaced

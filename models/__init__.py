@@ -61,7 +61,7 @@ def get_model(name):
             name, ', '.join(sorted(MODELS))))
 
 
-def build(name, n_classes, model_args=None, norm=None):
+def build(name, n_classes, model_args=None, norm=None, comm=None):
     """Builds a registered model with mixture normalization in place.
 
     Args:
@@ -73,6 +73,8 @@ def build(name, n_classes, model_args=None, norm=None):
             BN everywhere) and any other keys as keyword arguments of
             :class:`mixnorm.MixtureNormalization` (e.g. ``n_components``,
             ``em_iter``).
+        comm: a ChainerMN communicator, or None: with one the MN layers are
+            :class:`mixnorm.MultiNodeMixtureNormalization`.
 
     Returns:
         tuple: ``(predictor, paths)``: the model and the paths of the
@@ -101,7 +103,7 @@ def build(name, n_classes, model_args=None, norm=None):
         raise BuildError('norm.layers', str(e))
     try:
         # Section 3.2: MN replaces BN in the named layers only.
-        mixnorm.replace_bn(model, paths, **norm)
+        mixnorm.replace_bn(model, paths, comm=comm, **norm)
     except (TypeError, ValueError) as e:
         raise BuildError('norm', str(e))
     return model, paths
@@ -110,5 +112,6 @@ def build(name, n_classes, model_args=None, norm=None):
 # Importing a model module registers it.
 from models import cifar_cnn  # noqa: E402,F401
 
+from models import dcgan  # noqa: E402,F401
 from models import densenet  # noqa: E402,F401
 from models import inception_v3  # noqa: E402,F401

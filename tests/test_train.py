@@ -117,7 +117,8 @@ def test_cli_reports_config_typos(tiny, tmp_path):
     assert r.stderr.strip().splitlines() == [
         "mixnorm-train: error: {}: top level: unknown key 'batchsize'; did "
         "you mean 'batch_size'? (known: name, dataset, model, model_args, "
-        "norm, epochs, batch_size, optimizer, schedule, paper)".format(cfg)]
+        "norm, epochs, batch_size, optimizer, schedule, paper, record)"
+        .format(cfg)]
 
 
 def test_cli_reports_a_corrupt_image(tiny, tmp_path):

@@ -50,6 +50,18 @@ their defaults)::
             target_row: str        # the row of the same group whose
                                    # maximum is the target
             value: float | null    # null where the paper prints "-"
+    - record:                      # what the trainer saves for the paper's
+                                   # figures (train/extensions.py); changes
+                                   # nothing in training, nor in --resume
+        - models_at: [float]       # fractions of the iterations, in (0, 1],
+                                   # at which to save the model (Fig. 1)
+        - fits_at: [float]         # ... and the MN fits of fits_layers
+        - fits_layers: [str]       # model layer names or BN addresses of
+                                   # MN links, e.g. inc2/0/2/4 (Fig. 8)
+        - active_components: false # log each MN link's number of active
+                                   # components (Sec. 5.3, Fig. 9)
+        - active_every: int        # iterations between those entries (and
+                                   # one at each epoch end); default: epochs
 
 ``acc_at`` gives the maximum test accuracy after 25/50/75/100% of the
 epochs (Tables 2 and 4; its 100% value is also the row's maximum in Tables
@@ -188,6 +200,13 @@ _PAPER = {
     'best_error': _Field('float', positive=True),
     'steps': _section(_STEPS),
 }
+_RECORD = {
+    'models_at': _Field('float_list'),
+    'fits_at': _Field('float_list'),
+    'fits_layers': _Field('str_list'),
+    'active_components': _Field('bool'),
+    'active_every': _Field('int', positive=True),
+}
 SCHEMA = {
     'name': _Field('str', required=True),
     'dataset': _Field('str', required=True, choices=tuple(DATASETS)),
@@ -199,6 +218,7 @@ SCHEMA = {
     'optimizer': _section(_OPTIMIZER, required=True),
     'schedule': _section(_SCHEDULE),
     'paper': _section(_PAPER),
+    'record': _section(_RECORD),
 }
 _SECTION_DEFAULTS = {'norm': {}, 'schedule': {'name': 'none'}}
 
@@ -320,6 +340,22 @@ def _check_mapping(schema, data, prefix, section_name=None):
     return out
 
 
+def _check_record(record):
+    """The ``record`` section's rules beyond types (see the schema)."""
+    for key in ('models_at', 'fits_at'):
+        for f in record.get(key, ()):
+            if not 0 < f <= 1:
+                raise ConfigError('record.{}: fractions of the iterations '
+                                  'must lie in (0, 1], got {!r}'.format(
+                                      key, f))
+    if bool(record.get('fits_at')) != bool(record.get('fits_layers')):
+        raise ConfigError('record: fits_at and fits_layers go together '
+                          '(when to save the fits, and of which layers)')
+    if 'active_every' in record and not record.get('active_components'):
+        raise ConfigError('record.active_every: applies only with '
+                          'record.active_components: true')
+
+
 def _check_semantics(cfg):
     opt = cfg['optimizer']
     if 'betas' in opt and len(opt['betas']) != 2:
@@ -338,6 +374,7 @@ def _check_semantics(cfg):
         if not 0 < f < 1:
             raise ConfigError('schedule.drops: fractions of the epochs must '
                               'lie in (0, 1), got {!r}'.format(f))
+    _check_record(cfg.get('record', {}))
     paper = cfg.get('paper')
     if paper is None:
         return
@@ -385,12 +422,14 @@ def upgrade(data, path=None, warn=True):
     return data
 
 
-def build_model(cfg, path=None):
+def build_model(cfg, path=None, comm=None):
     """Builds a configuration's model with mixture normalization in place.
 
     Args:
         cfg (dict): Validated configuration.
         path (str): The configuration's file, named in errors.
+        comm: a ChainerMN communicator for multi-process training, or None
+            (see :func:`models.build`).
 
     Returns:
         tuple: ``(predictor, paths)`` from :func:`models.build`.
@@ -403,7 +442,7 @@ def build_model(cfg, path=None):
     try:
         return models.build(cfg['model'],
                             DATASETS[cfg['dataset']].n_classes,
-                            cfg['model_args'], cfg['norm'])
+                            cfg['model_args'], cfg['norm'], comm=comm)
     except models.BuildError as e:
         raise ConfigError('{}{}: {}'.format(path + ': ' if path else '',
                                             e.key, e))
@@ -440,7 +479,12 @@ def validate(data, check_model=True, path=None):
     Raises:
         ConfigError: The message names the offending key (no file name).
 
+    A configuration whose ``model`` is a GAN's (``dcgan``) has its own
+    schema, checked by :func:`train.gan.validate`.
     """
+    from train import gan  # imports this module
+    if gan.is_gan(data):
+        return gan.validate(data, check_model=check_model, path=path)
     cfg = _check_mapping(SCHEMA, upgrade(data, path), '')
     _check_semantics(cfg)
     if check_model:

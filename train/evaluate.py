@@ -11,9 +11,10 @@ Eq. 38 with the scale-consistent factor, ``'paper'``: Eq. 38 as printed,
 layers in test mode; and, for BN and MN runs alike, once in training mode
 (every BN and MN layer normalizes each test batch with its own statistics;
 parameters are not updated), which separates MN's inference rule from the
-lag of running averages early in training.  The test set is evaluated in one fixed random
-order, so that every batch mixes the classes as training batches do (the
-stored order is by class, which would hand ``'batch'`` class-pure batches).  An ablation for the gap between training and test
+lag of running averages early in training.  The test set is evaluated in
+one fixed random order, so that every batch mixes the classes as training
+batches do (the stored order is by class, which would hand ``'batch'``
+class-pure batches).  An ablation for the gap between training and test
 behaviour (issue "CIFAR pipeline", the bar to beat).
 """
 import argparse

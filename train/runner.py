@@ -8,6 +8,9 @@ The output folder of a run holds::
     snapshot_iter_<N>     newest epoch-end snapshot (trainer, optimizer,
                           iterator, MN queues, random generator states)
     model.npz             final parameters (written when the run ends)
+    records/              what the configuration's ``record`` section asks
+                          for (models and MN fits at fractions of training,
+                          active-component counts; train/extensions.py)
 
 A run that is killed at any moment loses at most the epoch in progress:
 ``resume=True`` loads the newest snapshot and continues to the same final
@@ -30,6 +33,8 @@ from chainer.training import extensions
 
 from train import config as config_module
 from train import data as data_module
+from train import multinode
+from train import extensions as record_extensions
 from train import optim
 
 SNAPSHOT = 'snapshot_iter_{.updater.iteration}'
@@ -216,20 +221,54 @@ def _write_json(path, value):
     os.replace(tmp, path)
 
 
-def _check_resumable(out, info):
+def _check_resumable(out, info, keys=_RESUME_KEYS):
     with open(os.path.join(out, 'run.json')) as f:
         old = json.load(f)
-    for key in _RESUME_KEYS:
+    for key in keys:
         mine, theirs = info[key], old.get(key)
-        if key == 'config':  # the paper's numbers do not affect training
+        if key == 'config':  # the paper's numbers and what is recorded
+            # for the figures do not affect training
             theirs = config_module.upgrade(theirs, warn=False)  # old keys
-            mine, theirs = (dict(c or {}, paper=None) for c in (mine, theirs))
+            mine, theirs = (dict(c or {}, paper=None, record=None)
+                            for c in (mine, theirs))
         if theirs != mine:
             raise RunError(
                 '{} holds a run with a different {} ({!r} there, {!r} now); '
                 'use another --out or the same settings'.format(
                     out, key, theirs, mine))
     return old
+
+
+def open_out(out, info, resume, keys=_RESUME_KEYS):
+    """Checks an output folder before a run starts in it.
+
+    Args:
+        out (str): The folder.
+        info (dict): The run's settings (as ``run.json`` records them).
+        resume (bool): Whether the run may continue one in ``out``.
+        keys (tuple): Settings a resumed run must share with the original.
+
+    Returns:
+        tuple: ``(finished, snapshot)``: the recorded settings when ``out``
+        holds a finished run (else None), and the newest snapshot to
+        resume from (or None).
+
+    Raises:
+        RunError: ``out`` holds a run and ``resume`` is false, a run with
+            other settings, or snapshots without ``run.json``.
+
+    """
+    snapshot = newest_snapshot(out) if os.path.isdir(out) else None
+    if os.path.exists(os.path.join(out, 'run.json')):
+        if not resume:
+            raise RunError('{} already holds a run: pass --resume to '
+                           'continue it, or choose another --out'.format(out))
+        old = _check_resumable(out, info, keys)
+        return (old if old.get('finished') else None), snapshot
+    if snapshot is not None:
+        raise RunError('{} holds snapshots but no run.json; choose another '
+                       '--out'.format(out))
+    return None, None
 
 
 def settings(cfg, epochs=None, seed=0, data=None, train_subset=None,
@@ -252,7 +291,7 @@ def settings(cfg, epochs=None, seed=0, data=None, train_subset=None,
 
 def run(cfg, out, device=None, epochs=None, seed=0, resume=False,
         data=None, train_subset=None, test_subset=None, config_path=None,
-        log=sys.stderr):
+        log=sys.stderr, comm=None, local_bn=False):
     """Trains one configuration.
 
     Args:
@@ -273,6 +312,10 @@ def run(cfg, out, device=None, epochs=None, seed=0, resume=False,
         test_subset (int): Evaluate on a fixed random subset of this size.
         config_path (str): Recorded in ``run.json``.
         log: Stream for progress messages.
+        comm: A ChainerMN communicator: this process is one of
+            ``comm.size`` that train together (:mod:`train.multinode`).
+        local_bn (bool): With ``comm``, keep the batch normalization layers
+            per process instead of synchronising them.
 
     Returns:
         dict: The contents of ``run.json`` at the end.
@@ -286,21 +329,22 @@ def run(cfg, out, device=None, epochs=None, seed=0, resume=False,
     info = settings(cfg, epochs, seed, source, train_subset, test_subset,
                     config_path)
     run_json = os.path.join(out, 'run.json')
-    snapshot = newest_snapshot(out) if os.path.isdir(out) else None
-    if os.path.exists(run_json):
-        if not resume:
-            raise RunError('{} already holds a run: pass --resume to '
-                           'continue it, or choose another --out'.format(out))
-        old = _check_resumable(out, info)
-        if old.get('finished'):
-            print('{}: already finished ({} epochs)'.format(out, epochs),
-                  file=log)
-            return old
-    elif snapshot is not None:
-        raise RunError('{} holds snapshots but no run.json; choose another '
-                       '--out'.format(out))
+    lead = comm is None or comm.rank == 0  # writes run.json, logs, model
+    finished, snapshot = open_out(out, info, resume)
+    if comm is not None:  # every process resumes from its own snapshot
+        snapshot = multinode.newest_common_snapshot(out, comm)
+        comm.mpi_comm.barrier()  # all have read out before rank 0 writes
+    if finished is not None:
+        print('{}: already finished ({} epochs)'.format(out, epochs),
+              file=log)
+        return finished
 
-    device = chainer.get_device(device or default_device())
+    if comm is None:
+        device = chainer.get_device(device or default_device())
+    else:
+        device = chainer.get_device(multinode.device(comm, device,
+                                                     default_device()))
+        seed += 1000003 * comm.rank  # data order and augmentation
     device.use()
     use_cupy = device.xp is not numpy
     random.seed(seed)
@@ -309,9 +353,15 @@ def run(cfg, out, device=None, epochs=None, seed=0, resume=False,
         seed_gpu(seed)
     # The run's one build of the model, before the data (nothing there
     # draws from the seeded generators), so that a bad model key fails fast.
-    predictor, mn_paths = config_module.build_model(cfg, config_path)
+    predictor, mn_paths = config_module.build_model(cfg, config_path, comm)
+    if comm is not None and not local_bn:
+        multinode.sync_batch_normalizations(predictor, comm)
 
+    if comm is not None and not lead:  # rank 0 decodes and caches first
+        comm.mpi_comm.barrier()
     dataset = data_module.load_dataset(cfg['dataset'], source)
+    if comm is not None and lead:
+        comm.mpi_comm.barrier()
     train_x, train_y = data_module.subset(
         dataset['train_x'], dataset['train_y'], train_subset, seed=0)
     test_x, test_y = data_module.subset(
@@ -321,36 +371,96 @@ def run(cfg, out, device=None, epochs=None, seed=0, resume=False,
     if len(train_x) < batch:
         raise RunError('the training set ({} images) is smaller than one '
                        'batch ({})'.format(len(train_x), batch))
+    train_set = chainer.datasets.TupleDataset(train_x, train_y)
+    test_set = chainer.datasets.TupleDataset(test_x, test_y)
+    step_batch = batch
+    if comm is not None:  # a share of the data and of each batch
+        try:
+            step_batch = multinode.per_process_batch(batch, comm)
+        except ValueError as e:
+            raise RunError(str(e))
+        train_set = multinode.scatter(train_set, comm, seed=0)
+        test_set = multinode.scatter(test_set, comm, seed=1)
 
     model = Classifier(predictor)
     model.to_device(device)
     optimizer, lr_attr = optim.make_optimizer(cfg['optimizer'])
+    if comm is not None:
+        optimizer = multinode.optimizer(optimizer, comm)
     optimizer.setup(model)
     optim.add_hooks(optimizer, cfg['optimizer'])
 
-    train_iter = chainer.iterators.SerialIterator(
-        chainer.datasets.TupleDataset(train_x, train_y), batch)
-    test_iter = chainer.iterators.SerialIterator(
-        chainer.datasets.TupleDataset(test_x, test_y), batch,
-        repeat=False, shuffle=False)
+    train_iter = chainer.iterators.SerialIterator(train_set, step_batch)
+    test_iter = chainer.iterators.SerialIterator(test_set, step_batch,
+                                                 repeat=False, shuffle=False)
     mean, std = dataset['mean'], dataset['std']
     updater = training.updaters.StandardUpdater(
         train_iter, optimizer, device=device,
         converter=data_module.Preprocess(mean, std, augment=True))
     trainer = training.Trainer(updater, (epochs, 'epoch'), out=out)
 
-    trainer.extend(extensions.Evaluator(
+    evaluator = extensions.Evaluator(
         test_iter, model, device=device,
-        converter=data_module.Preprocess(mean, std, augment=False)))
-    trainer.extend(extensions.observe_value(
-        'lr', lambda t: getattr(optimizer, lr_attr)))
-    trainer.extend(extensions.LogReport())
+        converter=data_module.Preprocess(mean, std, augment=False))
+    if comm is not None:  # metrics averaged over the processes
+        evaluator = multinode.evaluator(evaluator, comm)
+    trainer.extend(evaluator)
+    if lead:  # the process that writes the log
+        trainer.extend(extensions.observe_value(
+            'lr', lambda t: getattr(optimizer, lr_attr)))
+        trainer.extend(extensions.LogReport())
     trainer.extend(optim.LRSchedule(cfg['schedule'], cfg['optimizer']['lr'],
                                     lr_attr, epochs))
     trainer.extend(RandomStates(use_cupy, seed))
     trainer.extend(CheckFinite(predictor))
-    trainer.extend(extensions.snapshot(filename=SNAPSHOT, n_retains=1),
-                   trigger=(1, 'epoch'))
+    final_iteration = -(-epochs * len(train_x) // batch)
+    if lead:
+        record_extensions.register(trainer, cfg, predictor, final_iteration,
+                                   config_path)
+    trainer.extend(extensions.snapshot(
+        filename=SNAPSHOT if comm is None else multinode.snapshot_name(comm),
+        n_retains=1), trigger=(1, 'epoch'))
+    if lead:
+        _extend_reports(trainer, log)
+
+    os.makedirs(out, exist_ok=True)
+    info.update(data_source=dataset['source'],
+                classes=dataset['classes'], n_train=len(train_x),
+                n_test=len(test_x), device=str(device), mn_paths=mn_paths,
+                iterations_per_epoch=len(train_x) / float(batch),
+                final_iteration=final_iteration,
+                processes=1 if comm is None else comm.size,
+                finished=False)
+    if resume and snapshot is not None:
+        chainer.serializers.load_npz(snapshot, trainer)
+        print('resuming {} from {} (epoch {}, iteration {})'.format(
+            out, os.path.basename(snapshot), updater.epoch,
+            updater.iteration), file=log)
+    if lead:
+        _write_json(run_json, info)
+        print('{}: {} on {} ({} train / {} test images, {} classes), '
+              'device {}{}, normalization: {}'.format(
+                  cfg['name'], cfg['model'], dataset['source'],
+                  len(train_x), len(test_x), n_classes, device,
+                  '' if comm is None else ' ({} processes)'.format(
+                      comm.size), config_module.norm_label(mn_paths)),
+              file=log)
+
+    if comm is not None:
+        multinode.synchronise(optimizer, model, comm)
+    trainer.run()
+
+    info.update(finished=True, wall_time=trainer.elapsed_time,
+                iterations=updater.iteration)
+    if lead:
+        chainer.serializers.save_npz(os.path.join(out, 'model.npz'),
+                                     predictor)
+        _write_json(run_json, info)
+    return info
+
+
+def _extend_reports(trainer, log):
+    """The plot and the printed log (of the process that writes)."""
     if extensions.PlotReport.available():
         trainer.extend(extensions.PlotReport(
             ['main/error', 'validation/main/error'], x_key='epoch',
@@ -361,31 +471,3 @@ def run(cfg, out, device=None, epochs=None, seed=0, resume=False,
          'elapsed_time'], out=log if _is_tty(log) else _PlainText(log)))
     if _is_tty(log):
         trainer.extend(extensions.ProgressBar(update_interval=10, out=log))
-
-    os.makedirs(out, exist_ok=True)
-    info.update(data_source=dataset['source'],
-                classes=dataset['classes'], n_train=len(train_x),
-                n_test=len(test_x), device=str(device), mn_paths=mn_paths,
-                iterations_per_epoch=len(train_x) / float(batch),
-                final_iteration=-(-epochs * len(train_x) // batch),
-                finished=False)
-    if resume and snapshot is not None:
-        chainer.serializers.load_npz(snapshot, trainer)
-        print('resuming {} from {} (epoch {}, iteration {})'.format(
-            out, os.path.basename(snapshot), updater.epoch,
-            updater.iteration), file=log)
-    _write_json(run_json, info)
-    print('{}: {} on {} ({} train / {} test images, {} classes), device '
-          '{}, normalization: {}'.format(
-              cfg['name'], cfg['model'], dataset['source'], len(train_x),
-              len(test_x), n_classes, device,
-              config_module.norm_label(mn_paths)),
-          file=log)
-
-    trainer.run()
-
-    chainer.serializers.save_npz(os.path.join(out, 'model.npz'), predictor)
-    info.update(finished=True, wall_time=trainer.elapsed_time,
-                iterations=updater.iteration)
-    _write_json(run_json, info)
-    return info
