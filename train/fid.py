@@ -164,17 +164,16 @@ class Features(object):
     """Maps images to feature vectors on a device.
 
     Call it on a batch of images in [-1, 1], ``(N, 3, H, W)`` float32 on
-    the device it was sent to; it returns an ``(N, dims)`` device array.
+    the device it was sent to; it returns an ``(N, D)`` device array.
 
     Attributes:
         name (str): What the features are (recorded with statistics, which
             must match before they are compared).
-        dims (int): Feature dimensions.
         proxy (bool): Whether FIDs from them are the proxy FID.
 
     """
 
-    name = dims = None
+    name = None
     proxy = False
 
     def __init__(self, net):
@@ -201,8 +200,6 @@ class InceptionFeatures(Features):
         weights (str): ``.npz`` written by ``python -m train.fid_convert``.
 
     """
-
-    dims = 2048
 
     def __init__(self, weights):
         from train import fid_inception

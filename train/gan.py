@@ -496,14 +496,10 @@ def _real_statistics(fid, features, images, device, log):
 def settings(cfg, iterations=None, fid=None, seed=0, data=None,
              train_subset=None, config_path=None):
     """The settings of a GAN run, as ``run.json`` records them."""
-    source = data_module.data_path(data)
-    return runner._json_roundtrip({
-        'kind': 'gan', 'config': cfg, 'config_path': config_path,
-        'iterations': iterations or cfg['iterations'], 'fid': fid,
-        'seed': seed, 'train_subset': train_subset,
-        'data': os.path.abspath(os.path.expanduser(source)) if source
-        else cfg['dataset'],
-    })
+    return runner.recorded_settings(
+        cfg, data, kind='gan', config_path=config_path,
+        iterations=iterations or cfg['iterations'], fid=fid, seed=seed,
+        train_subset=train_subset)
 
 
 def run(cfg, out, device=None, iterations=None, seed=0, resume=False,

@@ -279,14 +279,20 @@ def settings(cfg, epochs=None, seed=0, data=None, train_subset=None,
     original one in the keys of ``_RESUME_KEYS`` (the paper's numbers in
     the configuration excepted).
     """
+    return recorded_settings(cfg, data, config_path=config_path,
+                             epochs=epochs or cfg['epochs'], seed=seed,
+                             train_subset=train_subset,
+                             test_subset=test_subset)
+
+
+def recorded_settings(cfg, data, **fields):
+    """``run.json``'s settings of any trainer: the configuration, its path,
+    the data (an absolute path, or the dataset's name) and ``fields``."""
     source = data_module.data_path(data)
-    return _json_roundtrip({
-        'config': cfg, 'config_path': config_path,
-        'epochs': epochs or cfg['epochs'], 'seed': seed,
-        'train_subset': train_subset, 'test_subset': test_subset,
-        'data': os.path.abspath(os.path.expanduser(source)) if source
-        else cfg['dataset'],
-    })
+    return _json_roundtrip(dict(
+        fields, config=cfg,
+        data=os.path.abspath(os.path.expanduser(source)) if source
+        else cfg['dataset']))
 
 
 def run(cfg, out, device=None, epochs=None, seed=0, resume=False,
