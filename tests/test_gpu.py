@@ -12,6 +12,10 @@ import pytest
 from mixnorm import cuda, GMM, MixtureNormalization, gmm
 from mixnorm import mixture_normalization
 
+from kernel_cases import (Backend, TOL, blobs, check_fit, check_function,
+                          check_kmeans_em, check_kmeans_pp, check_uniforms,
+                          uniforms_reference)
+
 cupy = pytest.importorskip('cupy')
 
 
@@ -32,85 +36,12 @@ def kernel_path(monkeypatch):
     monkeypatch.setattr(cuda, 'enabled', True)
 
 
-# The kernels' float32 results are compared with the NumPy path run in
-# float64 (the NumPy float32 path expands the quadratic forms of the
-# E-step, whose rounding error would dominate); float64 with float64.
-TOL = {numpy.float32: dict(rtol=1e-3, atol=1e-3),
-       numpy.float64: dict(rtol=1e-9, atol=1e-9)}
-
-
-class SharedUniforms(object):
-    """One stream of uniforms served to both paths in the order each asks.
-
-    The NumPy k-means++ asks ``randint(0, m)`` for the first centre and then
-    ``random_sample(T)`` per centre; the kernels ask one
-    ``random_sample(1 + (K - 1) T)`` and take ``floor(u_0 m)`` first.
-    """
-
-    def __init__(self, seed, xp):
-        self.u = numpy.random.RandomState(seed).random_sample(4096)
-        self.pos, self.xp = 0, xp
-
-    def _take(self, n):
-        out = self.u[self.pos:self.pos + n]
-        self.pos += n
-        return out
-
-    def randint(self, low, high, size):
-        return numpy.minimum((self._take(1) * high).astype(numpy.int64),
-                             high - 1)
-
-    def random_sample(self, size):
-        return self.xp.asarray(self._take(size))
-
-
-def blobs(m, d, k, dtype, seed=0, spread=40.0):
-    """Well separated blobs: any sensible seeding ends in one partition."""
-    rng = numpy.random.RandomState(seed)
-    centers = rng.randn(k, d) * spread
-    labels = numpy.sort(rng.randint(0, k, m))
-    labels[:k] = numpy.arange(k)  # every blob has a point
-    x = centers[labels] + rng.randn(m, d)
-    return x.astype(dtype)
-
-
-def match(reference, other):
-    """Order of other's components that matches reference's by means."""
-    ref, oth = numpy.asarray(reference.means), cupy.asnumpy(other.means)
-    order = [int(numpy.argmin(((oth - r) ** 2).sum(1))) for r in ref]
-    assert sorted(order) == list(range(len(order)))
-    return order
+GPU = Backend(cupy, cupy.asarray, cupy.asnumpy, device='@cupy:0')
 
 
 # ------------------------------------------------------- random numbers
-def uniforms_reference(seed, start, n):
-    """cuda.random.DeviceUniforms' numbers, computed in Python integers."""
-    mask = 2 ** 64 - 1
-    key = (seed * 0xd1342543de82ef95 + 0x632be59bd9b4e019) & mask
-    out = []
-    for i in range(start, start + n):
-        z = (key + (i + 1) * 0x9e3779b97f4a7c15) & mask
-        z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & mask
-        z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & mask
-        out.append(((z ^ (z >> 31)) >> 11) * 2.0 ** -53)
-    return numpy.array(out)
-
-
 def test_device_uniforms():
-    gen = cuda.random.DeviceUniforms()
-    gen.seed(5)
-    a = cupy.asnumpy(gen.random_sample(300))
-    b = cupy.asnumpy(gen.random_sample(7))
-    numpy.testing.assert_array_equal(a, uniforms_reference(5, 0, 300))
-    numpy.testing.assert_array_equal(b, uniforms_reference(5, 300, 7))
-    gen.seed(5)
-    numpy.testing.assert_array_equal(cupy.asnumpy(gen.random_sample(300)), a)
-    gen.seed(6)
-    assert not numpy.isin(cupy.asnumpy(gen.random_sample(300)), a).any()
-    big = cupy.asnumpy(gen.random_sample(200000))
-    assert big.min() >= 0 and big.max() < 1
-    counts = numpy.histogram(big, bins=20, range=(0, 1))[0]
-    assert numpy.abs(counts / 10000. - 1).max() < 0.05
+    check_uniforms(GPU, cuda.random.DeviceUniforms())
 
 
 def test_device_uniforms_advance_inside_a_graph():
@@ -138,40 +69,14 @@ def test_device_uniforms_advance_inside_a_graph():
 @pytest.mark.parametrize('k, m, d', [(1, 7, 3), (2, 2, 5), (3, 512, 8),
                                      (5, 2000, 16), (4, 64, 1024)])
 def test_kmeans_pp_picks_the_same_rows(dtype, k, m, d):
-    # small integers: every distance, cumulative sum and product is exact
-    # in float32, so both paths must draw exactly the same candidates
-    x = numpy.random.RandomState(k).randint(-3, 4, (m, d)).astype(dtype)
-    ref = gmm.kmeans_pp(x, k, SharedUniforms(1, numpy))
-    out = gmm.kmeans_pp(cupy.asarray(x), k, SharedUniforms(1, cupy))
-    numpy.testing.assert_array_equal(cupy.asnumpy(out), ref)
+    check_kmeans_pp(GPU, dtype, k, m, d)
 
 
 @pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
 @pytest.mark.parametrize('k, m, d', [(1, 65536, 3), (3, 1000, 1024),
                                      (5, 65536, 3), (2, 4096, 448)])
 def test_kmeans_em_responsibilities_match(dtype, k, m, d):
-    rng = numpy.random.RandomState(0)
-    x = (rng.randn(m, d) * 2 + rng.randint(0, 3, (m, 1)) * 3).astype(dtype)
-    init = x[rng.choice(m, k, replace=False)]
-    xg = cupy.asarray(x)
-    x = x.astype(numpy.float64)
-    centers, labels = gmm.kmeans(x, init.astype(numpy.float64), 3)
-    c_g, l_g = gmm.kmeans(xg, cupy.asarray(init), 3)
-    assert (cupy.asnumpy(l_g) == labels).mean() > 0.999
-    numpy.testing.assert_allclose(cupy.asnumpy(c_g), centers, rtol=1e-3,
-                                  atol=1e-3)
-
-    start = GMM(rng.dirichlet(numpy.ones(k)).astype(dtype), init,
-                rng.uniform(0.5, 3, (k, d)).astype(dtype))
-    ref = gmm.em(x, GMM(*(a.astype(numpy.float64) for a in start)), 3,
-                 var_floor=1e-3)
-    out = gmm.em(xg, GMM(*(cupy.asarray(a) for a in start)), 3,
-                 var_floor=1e-3)
-    for a, b in zip(ref, out):
-        numpy.testing.assert_allclose(cupy.asnumpy(b), a, **TOL[dtype])
-    numpy.testing.assert_allclose(
-        cupy.asnumpy(gmm.responsibilities(xg, out)),
-        gmm.responsibilities(x, ref), **TOL[dtype])
+    check_kmeans_em(GPU, dtype, k, m, d)
 
 
 @pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
@@ -182,27 +87,7 @@ def test_fit_matches_numpy(dtype, k, m, d, em_iter):
     if em_iter == 1 and k > 1 and dtype == numpy.float32:
         pytest.skip('the GMM starts at the seeds, and float32 centring '
                     'rounds the D^2 weights differently in the two paths')
-    if em_iter == 1:  # the GMM starts at the seeds: seed exactly alike
-        x = numpy.random.RandomState(2).randint(-3, 4, (m, d)).astype(dtype)
-        if k > 1:
-            x[:, 0] += numpy.repeat(numpy.arange(k) * 9, -(-m // k))[:m]
-    else:
-        x = blobs(m, d, k, dtype)
-    ref, ref_resp = gmm.fit(x.astype(numpy.float64), k, em_iter,
-                            rng=SharedUniforms(3, numpy))
-    out, out_resp = gmm.fit(cupy.asarray(x), k, em_iter,
-                            rng=SharedUniforms(3, cupy))
-    order = match(ref, out) if em_iter > 1 else list(range(k))
-    tol = TOL[dtype]
-    numpy.testing.assert_allclose(cupy.asnumpy(out.weights)[order],
-                                  ref.weights, **tol)
-    scale = numpy.abs(x).max()
-    numpy.testing.assert_allclose(cupy.asnumpy(out.means)[order], ref.means,
-                                  rtol=tol['rtol'], atol=tol['atol'] * scale)
-    numpy.testing.assert_allclose(cupy.asnumpy(out.variances)[order],
-                                  ref.variances, **tol)
-    numpy.testing.assert_allclose(cupy.asnumpy(out_resp)[:, order],
-                                  ref_resp, **tol)
+    check_fit(GPU, dtype, k, m, d, em_iter)
 
 
 def test_fit_on_a_subset_uses_distinct_rows():
@@ -223,27 +108,7 @@ def test_fit_on_a_subset_uses_distinct_rows():
                                       ((1024, 3, 8, 8), 4),
                                       ((64, 448, 8, 8), 3), ((3, 7, 2, 5), 1)])
 def test_function_matches_numpy(dtype, shape, k):
-    rng = numpy.random.RandomState(0)
-    x = (rng.randn(*shape) * 2 + 1).astype(dtype)
-    c = shape[1]
-    gamma = rng.uniform(0.5, 1.5, c).astype(dtype)
-    beta = rng.randn(c).astype(dtype)
-    logits = rng.randn(x.size // c, k) * 2
-    resp = numpy.exp(logits) / numpy.exp(logits).sum(1, keepdims=True)
-    resp = resp.astype(dtype)
-    gy = rng.randn(*shape).astype(dtype)
-    outs = []
-    for xp, dt in ((numpy, numpy.float64), (cupy, dtype)):
-        xv = chainer.Variable(xp.asarray(x, dt))
-        gv = chainer.Variable(xp.asarray(gamma, dt))
-        bv = chainer.Variable(xp.asarray(beta, dt))
-        y = mixture_normalization(xv, gv, bv, xp.asarray(resp, dt))
-        y.grad = xp.asarray(gy, dt)
-        y.backward()
-        outs.append([cupy.asnumpy(a) for a in (y.array, xv.grad, gv.grad,
-                                               bv.grad)])
-    for a, b in zip(*outs):
-        numpy.testing.assert_allclose(b, a, **TOL[dtype])
+    check_function(GPU, dtype, shape, k)
 
 
 @pytest.mark.parametrize('variant', [  # variants: the generic transform
