@@ -11,6 +11,7 @@ from chainer import variable
 from mixnorm import cuda
 from mixnorm import gmm as gmm_module
 from mixnorm._common import GMM
+from mixnorm._finite import FiniteChecks
 from mixnorm._common import resolve_em_iter
 from mixnorm.functions import check_variant
 from mixnorm.functions import MixtureNormalizationFunction
@@ -40,7 +41,7 @@ def queue_decay_weights(n_fits, queue_length, decay):
     return tau / tau.sum()
 
 
-class MixtureNormalization(link.Link):
+class MixtureNormalization(FiniteChecks, link.Link):
     """Mixture normalization layer (Kalayeh & Shah, TPAMI 2019).
 
     In training mode each call fits a diagonal GMM to the mini-batch (one
@@ -128,6 +129,8 @@ class MixtureNormalization(link.Link):
     #: ChainerMN communicator of :class:`mixnorm.MultiNodeMixtureNormalization`
     comm = None
 
+    _nonfinite_effect = 'the GMM cannot be fitted'
+
     def __init__(self, size, n_components=3, em_iter=None, eps=2e-5,
                  queue_length=10, decay=0.9, min_weight=0.01,
                  fit_fraction=1.0, inference='consistent',
@@ -160,11 +163,10 @@ class MixtureNormalization(link.Link):
         self.min_weight = min_weight
         self.fit_fraction = fit_fraction
         self.inference = inference
-        self.check_finite = check_finite
+        self._init_finite(check_finite)
         self.activation = activation
         self.affine = affine
         self.weight_scaling = weight_scaling
-        self._device_flag = cuda.finite.DeviceFiniteFlag()
         self.last_fit = None
         self.count_active = False  # Fig. 9: see _count_active
         self._active_counts = None  # (K + 1,) int64 histogram, on device
@@ -193,37 +195,6 @@ class MixtureNormalization(link.Link):
         return self.activation == 'relu'
 
     # ------------------------------------------------------------ training
-    def _nonfinite(self, earlier=False):
-        return ValueError(
-            'MixtureNormalization {!r}: the input of {} contains NaN or Inf, '
-            'or values so large that the batch statistics overflow; the GMM '
-            'cannot be fitted'.format(
-                self.name or '(unnamed)',
-                'an earlier training step (on a GPU the check does not wait '
-                'for the device, so it reports a bad input one or more calls '
-                'later)' if earlier else 'this training step'))
-
-    def _check_finite(self, a):
-        """Raise (CPU) or queue a deferred check (GPU) for NaN/Inf in a."""
-        if cuda.supports(a):
-            self._device_flag.check(a)  # queued, read by a later call
-        elif not bool(backend.get_array_module(a).isfinite(a).all()):
-            raise self._nonfinite()
-
-    def _raise_earlier_nonfinite(self):
-        self._device_flag.reset()
-        raise self._nonfinite(earlier=True)
-
-    def check_finite_now(self):
-        """Wait for the GPU and raise if a checked input had NaN or Inf.
-
-        Training calls report a bad GPU input one or more calls late; this
-        synchronises and reports it now (e.g. at the end of an epoch).  On
-        the CPU every call already raises at once, so this does nothing.
-        """
-        if self._device_flag.seen(wait=True):
-            self._raise_earlier_nonfinite()
-
     def _push(self, lam, mean, var):
         xp = backend.get_array_module(lam)
         for name, value in (('queue_weights', lam),
@@ -263,8 +234,8 @@ class MixtureNormalization(link.Link):
         if configuration.config.in_recomputing:
             return self._normalize(x, self._latest_resp(x_array))[0]
         if self.check_finite:
-            if cuda.supports(x_array) and self._device_flag.seen():
-                self._raise_earlier_nonfinite()
+            if cuda.supports(x_array):
+                self._raise_if_seen()
             self._check_finite(x_array)
         y, statistics = self._normalize(x, self._fit(x_array))
         if self.check_finite:  # overflow in the fit or the statistics

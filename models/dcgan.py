@@ -41,6 +41,8 @@ import chainer
 import chainer.functions as F
 import chainer.links as L
 
+from mixnorm import BatchNormalization
+
 from models import register
 from models.layers import norm_relu
 
@@ -83,15 +85,15 @@ class Generator(chainer.Chain):
         units = bottom_width * bottom_width * ch
         with self.init_scope():
             self.l0 = L.Linear(n_hidden, units, initialW=w)
-            self.bn0 = L.BatchNormalization(units)
+            self.bn0 = BatchNormalization(units)
             self.dc1 = L.Deconvolution2D(ch, ch // 2, 4, 2, 1, initialW=w)
-            self.bn1 = L.BatchNormalization(ch // 2)
+            self.bn1 = BatchNormalization(ch // 2)
             self.dc2 = L.Deconvolution2D(ch // 2, ch // 4, 4, 2, 1,
                                          initialW=w)
-            self.bn2 = L.BatchNormalization(ch // 4)
+            self.bn2 = BatchNormalization(ch // 4)
             self.dc3 = L.Deconvolution2D(ch // 4, ch // 8, 4, 2, 1,
                                          initialW=w)
-            self.bn3 = L.BatchNormalization(ch // 8)
+            self.bn3 = BatchNormalization(ch // 8)
             self.dc4 = L.Deconvolution2D(ch // 8, 3, 3, 1, 1, initialW=w)
 
     def norm_paths(self, layers):
@@ -155,7 +157,7 @@ class Discriminator(chainer.Chain):
                     ch // cin if cin else 3, ch // cout, k, s, p,
                     initialW=w))
                 if name != 'c0_0':
-                    setattr(self, 'bn' + name[1:], L.BatchNormalization(
+                    setattr(self, 'bn' + name[1:], BatchNormalization(
                         ch // cout, use_gamma=False))
             self.l4 = L.Linear(bottom_width * bottom_width * ch, 1,
                                initialW=w)

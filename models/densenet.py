@@ -40,6 +40,8 @@ import chainer.functions as F
 import chainer.initializers as I
 import chainer.links as L
 
+from mixnorm import BatchNormalization
+
 from models import register
 from models.layers import norm_relu
 
@@ -63,7 +65,7 @@ class DenseLayer(chainer.Chain):
         super(DenseLayer, self).__init__()
         self.dropout = dropout
         with self.init_scope():
-            self.bn = L.BatchNormalization(in_channels)
+            self.bn = BatchNormalization(in_channels)
             self.conv = _conv(in_channels, growth_rate, 3, 1)
 
     def forward(self, x):
@@ -108,7 +110,7 @@ class Transition(chainer.Chain):
         super(Transition, self).__init__()
         self.dropout = dropout
         with self.init_scope():
-            self.bn = L.BatchNormalization(channels)
+            self.bn = BatchNormalization(channels)
             self.conv = _conv(channels, channels, 1, 0)
 
     def forward(self, x):
@@ -128,7 +130,7 @@ class Final(chainer.Chain):
     def __init__(self, channels):
         super(Final, self).__init__()
         with self.init_scope():
-            self.bn = L.BatchNormalization(channels)
+            self.bn = BatchNormalization(channels)
 
     def forward(self, x):
         return F.average(norm_relu(self.bn, x), axis=(2, 3))

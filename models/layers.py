@@ -3,6 +3,8 @@ import chainer
 import chainer.functions as F
 import chainer.links as L
 
+from mixnorm import BatchNormalization
+
 
 def norm_relu(norm, x):
     """ReLU(norm(x)), or norm(x) where the normalization applies the ReLU
@@ -35,7 +37,7 @@ class ConvBN(chainer.Chain):
             # The normalization's shift makes a convolution bias redundant.
             self.conv = L.Convolution2D(in_channels, out_channels, ksize,
                                         stride=stride, pad=pad, nobias=True)
-            self.bn = L.BatchNormalization(out_channels)
+            self.bn = BatchNormalization(out_channels)
 
     def forward(self, x):
         return norm_relu(self.bn, self.conv(x))

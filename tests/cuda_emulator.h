@@ -24,6 +24,7 @@ using std::fabs;
 using std::floor;
 using std::fmax;
 using std::fmin;
+using std::isfinite;
 using std::log;
 using std::sqrt;
 
@@ -213,6 +214,8 @@ inline void __syncwarp(unsigned = 0xffffffffu) {
     emu::shuffle<int>(0, -1);
 }
 inline void __threadfence() {}
+template <class T>
+T __ldcg(const T* p) { return *p; }
 
 template <class T>
 T __shfl_xor_sync(unsigned, T v, int mask) {

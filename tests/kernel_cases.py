@@ -201,3 +201,44 @@ def check_function(be, dtype, shape, k):
         ref = run(numpy.asarray, numpy.float64)
     for a, b in zip(ref, run(be.asarray, dtype)):
         numpy.testing.assert_allclose(b, a, **TOL[dtype])
+
+
+def check_batch_normalization(be, dtype, shape, check_finite=True,
+                              calls=2):
+    """mixnorm.BatchNormalization on the kernels against Chainer's link on
+    the reference path: ``calls`` training steps (outputs, gradients,
+    running statistics), then test mode."""
+    import chainer.links as L
+    from mixnorm import BatchNormalization
+    rng = numpy.random.RandomState(0)
+    c = shape[1]
+    gamma = rng.uniform(0.5, 1.5, c).astype(dtype)
+    beta = rng.randn(c).astype(dtype)
+    batches = [((rng.randn(*shape) * 3 + 2).astype(dtype),
+                rng.randn(*shape).astype(dtype)) for _ in range(calls)]
+
+    def run(link, asarray):
+        link.to_device(be.device)
+        out = []
+        for x, gy in batches:
+            link.cleargrads()
+            xv = chainer.Variable(asarray(x))
+            y = link(xv)
+            y.grad = asarray(gy)
+            y.backward()
+            out += [y.array, xv.grad, link.gamma.grad, link.beta.grad]
+        out += [link.avg_mean, link.avg_var]
+        with chainer.using_config('train', False):
+            out.append(link(asarray(batches[0][0])).array)
+        return [be.asnumpy(a) for a in out]
+
+    args = dict(dtype=dtype, initial_gamma=gamma, initial_beta=beta)
+    with be.reference():
+        ref = run(L.BatchNormalization(c, **args), be.asarray)
+    kernels = BatchNormalization(c, check_finite=check_finite, **args)
+    got = run(kernels, be.asarray)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == numpy.float32 else \
+        dict(rtol=1e-10, atol=1e-10)
+    for i, (a, b) in enumerate(zip(ref, got)):
+        numpy.testing.assert_allclose(b, a, err_msg=str(i), **tol)
+    return kernels

@@ -56,6 +56,8 @@ def test_fit_matches_numpy(dtype, k, m, d, em_iter):
 
 @pytest.mark.parametrize('dtype', DTYPES)
 @pytest.mark.parametrize('shape, k', [((5, 3), 5), ((4, 40, 1, 1), 2),
-                                      ((16, 3, 4, 4), 4), ((3, 7, 2, 5), 1)])
+                                      ((16, 3, 4, 4), 4), ((3, 7, 2, 5), 1),
+                                      ((8, 2, 40, 40), 3)])  # 4 slices
 def test_function_matches_numpy(dtype, shape, k):
     check_function(EMULATED, dtype, shape, k)
+

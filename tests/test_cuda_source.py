@@ -35,9 +35,14 @@ FINITE_DEFINES = ('-Dbits_t=unsigned int', '-DEXP_MASK=0x7F800000u')
 
 def _variants(filename):
     """(dtype, K, defines) the package compiles ``filename`` with."""
-    if filename in ('gmm.cu', 'mn.cu'):
+    if filename == 'gmm.cu':
         return [(dt, k, ()) for dt in (numpy.float32, numpy.float64)
                 for k in (1, 5)]
+    if filename in ('bn.cu', 'mn.cu'):
+        return [(dt, k, ('-Dindex_t=' + index,))
+                for dt in (numpy.float32, numpy.float64)
+                for k in ((1, 5) if filename == 'mn.cu' else (None,))
+                for index in ('unsigned int', 'long long')]
     if filename == 'kmeanspp.cu':
         return [(dt, None, ()) for dt in (numpy.float32, numpy.float64)]
     if filename == 'finite.cu':
@@ -46,7 +51,7 @@ def _variants(filename):
 
 
 def test_every_source_is_tested():
-    assert CU_FILES == ['finite.cu', 'gmm.cu', 'kmeanspp.cu', 'mn.cu',
+    assert CU_FILES == ['bn.cu', 'finite.cu', 'gmm.cu', 'kmeanspp.cu', 'mn.cu',
                         'random.cu']
 
 
@@ -155,7 +160,7 @@ def fake_cupy():
 def fake_gpu(monkeypatch):
     """NumPy arrays take the kernel path; kernels record their launches."""
     fake = fake_cupy()
-    for module in (cuda, _compile, cuda.gmm, cuda.mn, cuda.random,
+    for module in (cuda, _compile, cuda.gmm, cuda.mn, cuda.bn, cuda.random,
                    cuda.finite):
         monkeypatch.setattr(module, 'cupy', fake)
     monkeypatch.setattr(cuda, 'enabled', True)
@@ -167,6 +172,7 @@ def fake_gpu(monkeypatch):
 
 
 _POINTEE = {'real_t': None, 'long long': numpy.int64,
+            'unsigned int': numpy.uint32,
             'double': numpy.float64, 'int': numpy.int32,
             'unsigned long long': numpy.uint64, 'bits_t': None}
 
@@ -235,4 +241,20 @@ def test_mn_launches_match_the_kernels(fake_gpu, dtype):
     for name in ('nonfinite', 'mn_stats', 'mn_output', 'mn_grad_stats',
                  'mn_grad_x'):
         assert name in names
+    check_calls(fake_gpu)
+
+
+@pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
+def test_bn_launches_match_the_kernels(fake_gpu, dtype):
+    flag = numpy.zeros(1, numpy.int32)
+    x = numpy.random.RandomState(0).randn(4, 5, 9).astype(dtype)
+    gamma, beta = numpy.ones(5, dtype), numpy.zeros(5, dtype)
+    mean, var = numpy.zeros(5, dtype), numpy.ones(5, dtype)
+    for running in ((mean, var), (None, None)):
+        y, stats = cuda.bn.forward(x, gamma, beta, 2e-5, *running,
+                                   decay=0.9, flag=flag)
+        cuda.bn.backward(x, gamma, numpy.ones_like(x), stats)
+    names = [c[0] for c in fake_gpu]
+    assert names == ['bn_stats', 'bn_output', 'bn_grad_stats',
+                     'bn_grad_x'] * 2
     check_calls(fake_gpu)

@@ -9,10 +9,12 @@ import chainer.functions as F
 import numpy
 import pytest
 
+import mixnorm
 from mixnorm import cuda, GMM, MixtureNormalization, gmm
 from mixnorm import mixture_normalization
 
-from kernel_cases import (Backend, TOL, blobs, check_fit, check_function,
+from kernel_cases import (Backend, TOL, blobs, check_batch_normalization,
+                          check_fit, check_function,
                           check_kmeans_em, check_kmeans_pp, check_uniforms,
                           uniforms_reference)
 
@@ -277,3 +279,42 @@ def test_float16_and_recomputing_match_numpy():
                      for a in (y.array, xv.grad, mn.gamma.grad)])
     for a, b in zip(*outs):
         numpy.testing.assert_allclose(b, a, rtol=1e-2, atol=1e-2)
+
+
+# ------------------------------------------------ batch normalization
+@pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
+@pytest.mark.parametrize('shape', [(7, 3), (64, 5, 1, 1), (3, 7, 2, 5),
+                                   (256, 64, 32, 32), (64, 448, 8, 8)])
+def test_batch_normalization_matches_chainer_on_cupy(dtype, shape):
+    check_batch_normalization(GPU, dtype, shape)
+
+
+def test_batch_normalization_forward_does_not_synchronise():
+    link = mixnorm.BatchNormalization(64)
+    link.to_device('@cupy:0')
+    x = cupy.random.randn(256, 64, 16, 16, dtype=numpy.float32)
+    with capture_stream():
+        link(x)
+    cupy.cuda.Device().synchronize()
+    mean = link.avg_mean.copy()
+    y = capture(lambda: link(x))
+    assert bool(cupy.isfinite(y.array).all())
+    assert not bool((link.avg_mean == mean).all())  # updated in the graph
+
+
+def test_batch_normalization_reports_nonfinite_input_later():
+    model = chainer.Chain()
+    with model.init_scope():
+        model.bn2 = mixnorm.BatchNormalization(8)
+    model.to_device('@cupy:0')
+    good = cupy.asarray(blobs(64, 8, 3, numpy.float32).reshape(4, 8, 4, 4))
+    bad = good.copy()
+    bad[1, 2, 0, 1] = numpy.nan
+    model.bn2(bad)
+    cupy.cuda.Device().synchronize()
+    with pytest.raises(ValueError, match='bn2.*earlier.*NaN or Inf'):
+        model.bn2(good)
+    model.bn2(good)  # the flag was cleared
+    model.bn2(good * numpy.float32(1e30))  # the variance overflows
+    with pytest.raises(ValueError, match='bn2.*NaN or Inf'):
+        model.bn2.check_finite_now()

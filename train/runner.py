@@ -116,13 +116,14 @@ def mixture_links(model):
 
 class CheckFinite(training.Extension):
 
-    """Reports at each epoch end a NaN or Inf that MN saw on a GPU.
+    """Reports at each epoch end a NaN or Inf that MN or BN saw on a GPU.
 
-    On a GPU a training call of :class:`mixnorm.MixtureNormalization`
-    reports a non-finite input one or more calls late (it does not wait for
-    the device), so one in the last steps of a run would go unreported.
-    This calls :meth:`~mixnorm.MixtureNormalization.check_finite_now` on
-    every MN link, which waits for the device and raises the link's
+    On a GPU a training call of :class:`mixnorm.MixtureNormalization` or
+    :class:`mixnorm.BatchNormalization` reports a non-finite input one or
+    more calls late (it does not wait for the device), so one in the last
+    steps of a run would go unreported.  This calls
+    :meth:`~mixnorm.MixtureNormalization.check_finite_now` on every such
+    link, which waits for the device and raises the link's
     ``ValueError``: the run stops before the epoch is evaluated, logged or
     snapshotted.  On the CPU every call already raises at once, and the
     check costs nothing.
@@ -137,7 +138,8 @@ class CheckFinite(training.Extension):
     priority = training.PRIORITY_WRITER + 1
 
     def __init__(self, model):
-        self.links = mixture_links(model)
+        self.links = [link for _, link in model.namedlinks()
+                      if hasattr(link, 'check_finite_now')]
 
     def __call__(self, trainer):
         for link in self.links:

@@ -7,6 +7,7 @@ One module per concern, each next to its ``.cu`` source:
 * :mod:`~mixnorm.cuda.gmm`: the GMM primitives of :func:`mixnorm.gmm.fit`
   (``gmm.cu``, ``kmeanspp.cu``);
 * :mod:`~mixnorm.cuda.mn`: the mixture normalizing transform (``mn.cu``);
+* :mod:`~mixnorm.cuda.bn`: batch normalization (``bn.cu``);
 * :mod:`~mixnorm.cuda.finite`: the NaN/Inf flag (``finite.cu``).
 
 CuPy is imported only if it is installed; :func:`supports` tells whether
@@ -15,11 +16,17 @@ an array takes this path.  It is on by default; the environment variable
 and CuPy arrays then run the array-generic reference code of
 :mod:`mixnorm._gmm_generic` and :mod:`mixnorm.functions`, which
 synchronises in a few places and is much slower.
+
+Batch normalization has a switch of its own: :data:`bn_kernels`, or
+``MIXNORM_BN=chainer`` in the environment, gives every
+:class:`mixnorm.BatchNormalization` Chainer's own implementation (for
+comparison); ``MIXNORM_BN=kernels`` is the default.
 """
 import os
 
 import numpy
 
+from mixnorm.cuda import bn  # NOQA: F401
 from mixnorm.cuda import finite  # NOQA: F401
 from mixnorm.cuda import gmm  # NOQA: F401
 from mixnorm.cuda import mn  # NOQA: F401
@@ -28,6 +35,18 @@ from mixnorm.cuda._compile import cupy
 
 #: Whether CuPy arrays take the kernel path (see the module docstring).
 enabled = os.environ.get('MIXNORM_KERNELS', '1') != '0'
+
+
+def _bn_switch(value):
+    if value not in ('kernels', 'chainer'):
+        raise ValueError('MIXNORM_BN must be kernels or chainer, not '
+                         '{!r}'.format(value))
+    return value == 'kernels'
+
+
+#: Whether :class:`mixnorm.BatchNormalization` may take the kernels of
+#: :mod:`.bn` (the module docstring); False: Chainer's code everywhere.
+bn_kernels = _bn_switch(os.environ.get('MIXNORM_BN', 'kernels'))
 
 
 def supports(x):

@@ -22,7 +22,9 @@ MAX_TRIALS = 16         # k-means++ candidates per round the kernels hold
 PICK = 1024             # threads of the seed_pick block
 ROW_BLOCKS = 512        # most blocks of a row kernel (grid-stride beyond)
 FLAT_BLOCKS = 4096      # most blocks of an elementwise kernel
-COL_TARGET = 1024       # blocks aimed at by moments_part
+COL_TARGET = 1024       # blocks aimed at by moments_part and the channel
+                        # sums of bn.cu and mn.cu
+SLICE = 4096            # values of a channel one block sums, at least
 
 GEOMETRY = ('-DWARPS={}'.format(WARPS), '-DTD={}'.format(TD),
             '-DMAXT={}'.format(MAX_TRIALS), '-DPICK={}'.format(PICK))
@@ -31,6 +33,7 @@ _DIR = os.path.dirname(os.path.abspath(__file__))
 _INCLUDE = '#include "common.cuh"'
 _sources = {}
 _modules = {}
+_counters = {}  # device id -> zeroed uint32 arrival counters (common.cuh)
 
 
 def source(filename):
@@ -96,3 +99,27 @@ def launch(fn, grid, args, threads=THREADS):
 def contiguous(a, dtype):
     """``a`` as a C-contiguous CuPy array of ``dtype``."""
     return cupy.ascontiguousarray(cupy.asarray(a), dtype=dtype)
+
+
+def index_type(x):
+    """``-Dindex_t=`` for kernels that index x's elements: 32-bit where
+    they fit (cheaper division)."""
+    return '-Dindex_t=' + ('unsigned int' if x.size < 2 ** 31
+                           else 'long long')
+
+
+def channel_grid(n, c, length):
+    """(S, C) blocks of the channel sums over (n, c, length): about
+    COL_TARGET blocks, each summing SLICE values or more."""
+    return max(1, min(-(-n * length // SLICE), COL_TARGET // c)), c
+
+
+def channel_counters(c):
+    """The arrival counters of ``channel_done`` for c channels on the
+    current device: zero between launches (the last block resets its
+    channel's), so one array serves every launch on a stream."""
+    device = cupy.cuda.Device().id
+    counter = _counters.get(device)
+    if counter is None or counter.size < c:
+        counter = _counters[device] = cupy.zeros(max(c, 1024), numpy.uint32)
+    return counter

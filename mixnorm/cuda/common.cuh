@@ -39,6 +39,67 @@ __device__ T block_sum(T v, T* smem) {
     return s;
 }
 
+// The per-channel sums of bn.cu and mn.cu are split over a (S, C) grid:
+// block (s, c) sums slice s of channel c, and the channel's last block to
+// finish combines the slices (channel_totals).
+//
+// Whether this block is the last of the n_slices blocks of a channel to
+// get here, true or false in all its threads; `counter` is the channel's
+// arrival count, 0 before the launch and reset to 0 by the last block.
+// What the other blocks wrote before calling is visible to the last one
+// through loads that bypass L1 (__ldcg).
+__device__ __forceinline__ bool channel_done(unsigned int* counter,
+                                             unsigned int n_slices) {
+    __shared__ bool last;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        last = atomicAdd(counter, 1u) == n_slices - 1;
+        if (last) *counter = 0;
+    }
+    __syncthreads();
+    return last;
+}
+
+// Element of the (N, C, L) layout for value j = n * L + l of channel c;
+// I indexes the elements.
+template <class I>
+__device__ __forceinline__ long long channel_offset(I j, long long c,
+                                                    long long C,
+                                                    long long L) {
+    return (long long)(j / (I)L) * C * L + c * L + j % (I)L;
+}
+
+// The range [*lo, *hi) of a channel's M values that block (s, c) sums.
+template <class I>
+__device__ __forceinline__ void slice_range(I M, I* lo, I* hi) {
+    const I per = (M + gridDim.x - 1) / gridDim.x;
+    *lo = blockIdx.x * per;
+    *hi = *lo + per < M ? *lo + per : M;
+}
+
+// Block-sums the n values v of this block into slice blockIdx.x of
+// channel blockIdx.y of `partial` ((C, S, n) doubles); in the channel's
+// last block, v becomes the channel's totals and true is returned.
+template <int n>
+__device__ bool channel_totals(double* v, double* __restrict__ partial,
+                               unsigned int* __restrict__ counter) {
+    __shared__ double smem[WARPS];
+    const long long c = blockIdx.y, S = gridDim.x;
+    for (int q = 0; q < n; ++q) {
+        const double t = block_sum(v[q], smem);
+        if (threadIdx.x == 0) partial[(c * S + blockIdx.x) * n + q] = t;
+    }
+    if (!channel_done(counter + c, (unsigned int)S)) return false;
+    for (int q = 0; q < n; ++q) {
+        double t = 0;
+        for (long long s = threadIdx.x; s < S; s += blockDim.x)
+            t += __ldcg(partial + (c * S + s) * n + q);
+        v[q] = block_sum(t, smem);
+    }
+    return true;
+}
+
 // Sum over the LANES row lanes of a column-kernel block, per dimension.
 template <class T>
 __device__ T lane_sum(T v, T (*red)[TD + 1]) {

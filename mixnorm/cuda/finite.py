@@ -38,19 +38,27 @@ class DeviceFiniteFlag(object):
     def __init__(self):
         self._flag = self._pinned = self._host = None
 
-    def check(self, x):
-        """Queue the check of array ``x``; returns at once."""
+    def array(self, x):
+        """The int32 device flag on ``x``'s device, for a kernel to set."""
         if self._flag is None or self._flag.device != x.device:
             with x.device:
                 self._flag = cupy.zeros(1, numpy.int32)
             self._pinned = cupy.cuda.alloc_pinned_memory(4)
             self._host = numpy.frombuffer(self._pinned, numpy.int32, 1)
             self._host[0] = 0
-        flag_nonfinite(x, self._flag)
+        return self._flag
+
+    def publish(self):
+        """Queue the copy of the flag to the host on the current stream."""
         cupy.cuda.runtime.memcpyAsync(
             self._host.ctypes.data, self._flag.data.ptr, 4,
             cupy.cuda.runtime.memcpyDeviceToHost,
             cupy.cuda.get_current_stream().ptr)
+
+    def check(self, x):
+        """Queue the check of array ``x``; returns at once."""
+        flag_nonfinite(x, self.array(x))
+        self.publish()
 
     def seen(self, wait=False):
         """Whether a checked array had NaN/Inf (``wait``: sync first)."""

@@ -1,6 +1,12 @@
 // The mixture normalizing transform (Eq. 34-36) and its gradient on the
 // (N, C, L) layout, L = H * W, for one dtype real_t and NK components (see
-// mixnorm/cuda/mn.py).  Posteriors resp are (N * L, NK), row i = n * L + l.
+// mixnorm/cuda/mn.py).  Posteriors resp are (N * L, NK), row i = n * L + l;
+// index_t (32-bit where it fits) indexes the N * C * L elements.
+//
+// The per-channel sums are split over a (S, C) grid as in bn.cu: block
+// (s, c) sums slice s of channel c into `partial` (in double), and the
+// channel's last block (channel_done) combines the slices and writes the
+// channel's statistics, so that x is read once for them.
 #include "common.cuh"
 
 // The statistics buffer of mn_stats, for C channels:
@@ -28,63 +34,51 @@ struct GradStats {
 __device__ __forceinline__ void channel_and_row(long long e, long long C,
                                                 long long L, long long* c,
                                                 long long* i) {
-    const long long nc = e / L;
-    *c = nc % C;
-    *i = (nc / C) * L + e % L;
+    const index_t nc = (index_t)e / (index_t)L;
+    *c = (long long)(nc % (index_t)C);
+    *i = (long long)((nc / (index_t)C) * (index_t)L + (index_t)e
+                     % (index_t)L);
 }
 
-// Eq. 35-36 per channel c (one block): lam_k, the aggregation scales
-// 1/sqrt(lam_k) (1 for an absent component), den_k = max(mass_k, tiny),
-// mu_kc, var_kc (centred) and 1/sqrt(var_kc + eps).
+// Eq. 35-36 per channel c: lam_k, the aggregation scales 1/sqrt(lam_k) (1
+// for an absent component), den_k = max(mass_k, tiny), mu_kc, var_kc
+// (centred) and 1/sqrt(var_kc + eps), from the posterior-weighted sums of
+// x less a sample of the channel.
 extern "C" __global__ void mn_stats(
         const real_t* __restrict__ x, const real_t* __restrict__ resp,
         long long N, long long C, long long L, double eps, double tiny,
+        double* __restrict__ partial, unsigned int* __restrict__ counter,
         real_t* __restrict__ stats) {
+    const long long c = blockIdx.y;
+    const index_t M = (index_t)(N * L);
+    const double shift = x[c * L];
+    double v[3 * NK];  // [mass | sum r (x - shift) | sum r (x - shift)^2]
+    for (int q = 0; q < 3 * NK; ++q) v[q] = 0;
+    index_t lo, hi;
+    slice_range<index_t>(M, &lo, &hi);
+    for (index_t j = lo + threadIdx.x; j < hi; j += blockDim.x) {
+        const double d = (double)x[channel_offset<index_t>(j, c, C, L)] - shift;
+        for (int k = 0; k < NK; ++k) {
+            const double r = resp[(long long)j * NK + k];
+            v[k] += r;
+            v[NK + k] += r * d;
+            v[2 * NK + k] += r * d * d;
+        }
+    }
+    if (!channel_totals<3 * NK>(v, partial, counter) || threadIdx.x != 0)
+        return;
     const Stats<real_t> st(stats, C);
-    __shared__ real_t smem[WARPS];
-    __shared__ real_t mu[NK], dn[NK];
-    const long long c = blockIdx.x, M = N * L;
-    real_t s0[NK], s1[NK];
-    for (int k = 0; k < NK; ++k) { s0[k] = 0; s1[k] = 0; }
-    for (long long j = threadIdx.x; j < M; j += blockDim.x) {
-        const real_t v = x[((j / L) * C + c) * L + j % L];
-        for (int k = 0; k < NK; ++k) {
-            const real_t r = resp[j * NK + k];
-            s0[k] += r;
-            s1[k] += r * v;
-        }
-    }
     for (int k = 0; k < NK; ++k) {
-        const real_t n = block_sum(s0[k], smem);
-        const real_t t1 = block_sum(s1[k], smem);
-        if (threadIdx.x == 0) {
-            dn[k] = fmax(n, (real_t)tiny);
-            mu[k] = t1 / dn[k];
-            if (blockIdx.x == 0) {
-                const real_t l = n / (real_t)M;
-                st.lam[k] = l;
-                st.scale[k] = l > 0 ? (real_t)1 / sqrt(l) : (real_t)1;
-                st.den[k] = dn[k];
-            }
-        }
-    }
-    __syncthreads();
-    real_t s2[NK];
-    for (int k = 0; k < NK; ++k) s2[k] = 0;
-    for (long long j = threadIdx.x; j < M; j += blockDim.x) {
-        const real_t v = x[((j / L) * C + c) * L + j % L];
-        for (int k = 0; k < NK; ++k) {
-            const real_t e = v - mu[k];
-            s2[k] += resp[j * NK + k] * e * e;
-        }
-    }
-    for (int k = 0; k < NK; ++k) {
-        const real_t t2 = block_sum(s2[k], smem);
-        if (threadIdx.x == 0) {
-            const real_t v = t2 / dn[k];
-            st.mean[k * C + c] = mu[k];
-            st.var[k * C + c] = v;
-            st.inv_std[k * C + c] = (real_t)1 / sqrt(v + (real_t)eps);
+        const double den = fmax(v[k], tiny), mu = v[NK + k] / den;
+        const double var = fmax(v[2 * NK + k] / den - mu * mu, 0.0);
+        st.mean[k * C + c] = (real_t)(shift + mu);
+        st.var[k * C + c] = (real_t)var;
+        st.inv_std[k * C + c] = (real_t)(1.0 / sqrt(var + eps));
+        if (c == 0) {
+            const double l = v[k] / (double)M;
+            st.lam[k] = (real_t)l;
+            st.scale[k] = (real_t)(l > 0 ? 1.0 / sqrt(l) : 1.0);
+            st.den[k] = (real_t)den;
         }
     }
 }
@@ -108,46 +102,46 @@ extern "C" __global__ void mn_output(
     }
 }
 
-// Backward, per channel (one block): with g_k = nu_k scale_k gamma gy,
+// Backward sums per channel: with g_k = nu_k scale_k gamma gy,
 // total_kc = sum_i g_k, proj_kc = sum_i g_k xhat^k, ggamma_c = sum_i gy xhat
 // and gbeta_c = sum_i gy.
 extern "C" __global__ void mn_grad_stats(
         const real_t* __restrict__ x, const real_t* __restrict__ resp,
         const real_t* __restrict__ gy, long long N, long long C,
         long long L, const real_t* __restrict__ stats,
-        const real_t* __restrict__ gamma, real_t* __restrict__ grads) {
+        const real_t* __restrict__ gamma, double* __restrict__ partial,
+        unsigned int* __restrict__ counter, real_t* __restrict__ grads) {
     const Stats<const real_t> st(stats, C);
-    const GradStats<real_t> gs(grads, C);
-    __shared__ real_t smem[WARPS];
-    const long long c = blockIdx.x, M = N * L;
+    const long long c = blockIdx.y;
     const real_t gm = gamma[c];
-    real_t tt[NK], pp[NK], gg = 0, gb = 0;
-    for (int k = 0; k < NK; ++k) { tt[k] = 0; pp[k] = 0; }
-    for (long long j = threadIdx.x; j < M; j += blockDim.x) {
-        const long long o = ((j / L) * C + c) * L + j % L;
-        const real_t v = x[o], dy = gy[o], g = dy * gm;
+    double v[2 * NK + 2];  // [total (NK) | proj (NK) | ggamma | gbeta]
+    for (int q = 0; q < 2 * NK + 2; ++q) v[q] = 0;
+    index_t lo, hi;
+    slice_range<index_t>((index_t)(N * L), &lo, &hi);
+    for (index_t j = lo + threadIdx.x; j < hi; j += blockDim.x) {
+        const long long o = channel_offset<index_t>(j, c, C, L);
+        const real_t x_o = x[o], dy = gy[o], g = dy * gm;
         real_t xhat = 0;
         for (int k = 0; k < NK; ++k) {
-            const real_t coef = resp[j * NK + k] * st.scale[k];
-            const real_t xh = (v - st.mean[k * C + c]) * st.inv_std[k * C + c];
-            tt[k] += coef * g;
-            pp[k] += coef * g * xh;
+            const real_t coef = resp[(long long)j * NK + k] * st.scale[k];
+            const real_t xh = (x_o - st.mean[k * C + c])
+                              * st.inv_std[k * C + c];
+            v[k] += coef * g;
+            v[NK + k] += coef * g * xh;
             xhat += coef * xh;
         }
-        gg += dy * xhat;
-        gb += dy;
+        v[2 * NK] += dy * xhat;
+        v[2 * NK + 1] += dy;
     }
+    if (!channel_totals<2 * NK + 2>(v, partial, counter) || threadIdx.x != 0)
+        return;
+    const GradStats<real_t> gs(grads, C);
     for (int k = 0; k < NK; ++k) {
-        const real_t a = block_sum(tt[k], smem);
-        const real_t b = block_sum(pp[k], smem);
-        if (threadIdx.x == 0) {
-            gs.total[k * C + c] = a;
-            gs.proj[k * C + c] = b;
-        }
+        gs.total[k * C + c] = (real_t)v[k];
+        gs.proj[k * C + c] = (real_t)v[NK + k];
     }
-    const real_t a = block_sum(gg, smem);
-    const real_t b = block_sum(gb, smem);
-    if (threadIdx.x == 0) { gs.ggamma[c] = a; gs.gbeta[c] = b; }
+    gs.ggamma[c] = (real_t)v[2 * NK];
+    gs.gbeta[c] = (real_t)v[2 * NK + 1];
 }
 
 // gx = sum_k inv_std_k (g_k - nu_k / den_k (total_k + xhat^k proj_k)).

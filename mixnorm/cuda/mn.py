@@ -1,7 +1,9 @@
 """The mixture normalizing transform (Eq. 34-36) on the GPU (``mn.cu``).
 
-Two launches each way on the (N, C, L) layout, with the same centred
-two-pass statistics as the reference in :mod:`mixnorm.functions`.
+Two launches each way on the (N, C, L) layout: the per-channel sums over a
+(slices, C) grid (:func:`mixnorm.cuda._compile.channel_grid`), in double
+about a sample of the channel, so x is read once for them, then one
+elementwise pass.
 """
 import numpy
 
@@ -9,8 +11,9 @@ from mixnorm.cuda import _compile
 from mixnorm.cuda._compile import cupy
 
 
-def _kernel(name, dtype, n_components):
-    return _compile.kernel('mn.cu', name, dtype, n_components)
+def _kernel(name, x, n_components):
+    return _compile.kernel('mn.cu', name, x.dtype, n_components,
+                           defines=(_compile.index_type(x),))
 
 
 def forward(x3, gamma, beta, resp, eps):
@@ -27,11 +30,13 @@ def forward(x3, gamma, beta, resp, eps):
     dtype = x3.dtype
     # [lam | scale | den] (K each), then [mean | var | inv_std] (K, C) each
     stats = cupy.empty(3 * k * (1 + c), dtype)
-    _compile.launch(_kernel('mn_stats', dtype, k), c, (
+    grid = _compile.channel_grid(n, c, length)
+    partial = cupy.empty(3 * k * grid[0] * c, numpy.float64)
+    _compile.launch(_kernel('mn_stats', x3, k), grid, (
         x3, resp, n, c, length, float(eps), float(numpy.finfo(dtype).tiny),
-        stats))
+        partial, _compile.channel_counters(c), stats))
     y = cupy.empty_like(x3)
-    _compile.launch(_kernel('mn_output', dtype, k),
+    _compile.launch(_kernel('mn_output', x3, k),
                     _compile.flat_grid(x3.size), (
                         x3, resp, n, c, length, stats, gamma, beta, y))
     lam = stats[:k]
@@ -48,10 +53,13 @@ def backward(x3, gamma, resp, gy3, stats):
     k = resp.shape[1]
     dtype = x3.dtype
     grads = cupy.empty(2 * c * (k + 1), dtype)  # total, proj, ggamma, gbeta
-    _compile.launch(_kernel('mn_grad_stats', dtype, k), c, (
-        x3, resp, gy3, n, c, length, stats, gamma, grads))
+    grid = _compile.channel_grid(n, c, length)
+    partial = cupy.empty((2 * k + 2) * grid[0] * c, numpy.float64)
+    _compile.launch(_kernel('mn_grad_stats', x3, k), grid, (
+        x3, resp, gy3, n, c, length, stats, gamma, partial,
+        _compile.channel_counters(c), grads))
     gx = cupy.empty_like(x3)
-    _compile.launch(_kernel('mn_grad_x', dtype, k),
+    _compile.launch(_kernel('mn_grad_x', x3, k),
                     _compile.flat_grid(x3.size), (
                         x3, resp, gy3, n, c, length, stats, gamma, grads,
                         gx))
