@@ -1,15 +1,22 @@
 """One normalization layer, forward + backward: MixtureNormalization vs BN.
 
 For each input shape, one random activation-like tensor is normalized by
-``chainer.links.BatchNormalization`` and by ``MixtureNormalization`` for
-every (K, EM iter.), all in this process, in training mode, each call a
+``chainer.links.BatchNormalization`` (Chainer's code, ``BN (Chainer)``),
+by ``mixnorm.BatchNormalization`` (on a GPU without cuDNN: the kernels of
+``mixnorm/cuda/bn.cu``, ``BN (kernels)``; on NumPy Chainer's code again)
+and by ``MixtureNormalization`` for every (K, EM iter.), all in this
+process, in training mode, each call a
 forward and a backward from a fixed output gradient.  After a warm-up
 (kernel compilation, memory pools), rounds alternate over the variants;
 each round times ``--inner`` calls of a variant (then synchronises the GPU)
 and the figure is the median over rounds of the time per call.
 
-Shapes: Table 7's last DenseNet BN ((64 or 128, 196 or 448, 8, 8)) and the
-CIFAR CNN's conv3 ((256, 128, 8, 8)).  The paper reports whole-network
+Shapes: Table 7's last DenseNet BN ((64 or 128, 196 or 448, 8, 8)), the
+CIFAR CNN's conv3 ((256, 128, 8, 8)) and, on a GPU, its conv1 ((256, 64,
+32, 32), K = 3, EM iter. 2: the speed issue's targets).  The floor beside
+each BN figure is the time to move its tensors at ``--bandwidth`` GB/s:
+forward reads x twice and writes y, backward reads x and gy twice and
+writes gx (8 tensor passes).  The paper reports whole-network
 iterations per second (Table 7, Titan X Pascal); its ratio BN/MN of those,
 the slowdown of the whole training step, is printed beside our layer-only
 ratio for orientation, not as a like-for-like comparison.
@@ -30,7 +37,8 @@ import time
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
 sys.path.insert(0, ROOT)
 
-from mixnorm import MixtureNormalization  # noqa: E402  (before Chainer)
+from mixnorm import BatchNormalization  # noqa: E402  (before Chainer)
+from mixnorm import MixtureNormalization  # noqa: E402
 
 import numpy  # noqa: E402
 
@@ -52,7 +60,8 @@ def grid(on_gpu, quick):
     if quick:
         return [((64, 448, 8, 8), [(3, 2)]), ((256, 128, 8, 8), [(3, 2)])]
     ks, iters = ((2, 3, 4, 5), (2, 4, 8)) if on_gpu else ((3, 5), (2, 8))
-    return [(s, [(k, n) for k in ks for n in iters]) for s in SHAPES]
+    shapes = [(s, [(k, n) for k in ks for n in iters]) for s in SHAPES]
+    return shapes + ([((256, 64, 32, 32), [(3, 2)])] if on_gpu else [])
 
 
 def activations(shape, seed=0):
@@ -101,6 +110,8 @@ def main(argv=None):
     parser.add_argument('--rounds', type=int, default=None)
     parser.add_argument('--inner', type=int, default=None)
     parser.add_argument('--out', default=None)
+    parser.add_argument('--bandwidth', type=float, default=4800.0,
+                        help='GB/s of the BN floor (default: H200)')
     args = parser.parse_args(argv)
     device = chainer.get_device(args.device)
     device.use()
@@ -120,21 +131,26 @@ def main(argv=None):
         gy = device.send(numpy.random.RandomState(1).randn(
             *shape).astype(numpy.float32))
         variants = {}
-        bn = L.BatchNormalization(shape[1])
-        bn.to_device(device)
-        variants['BN'] = step(bn, x, gy)
+        for name, link in (('chainer', L.BatchNormalization(shape[1])),
+                           ('kernels', BatchNormalization(shape[1]))):
+            link.to_device(device)
+            variants[name] = step(link, x, gy)
         for k, em_iter in configs:
             mn = MixtureNormalization(shape[1], n_components=k,
                                       em_iter=em_iter)
             mn.to_device(device)
             variants[(k, em_iter)] = step(mn, x, gy)
         ms = median_ms(variants, rounds, inner, sync)
+        floor = 8 * x.nbytes / (args.bandwidth * 1e6)
         for k, em_iter in configs:
-            rows.append((shape, k, em_iter, ms['BN'], ms[(k, em_iter)]))
-            print('{:>16s} K={} EM iter.={}: BN {:8.3f} ms  MN {:8.3f} ms  '
-                  'MN/BN {:6.2f}'.format(str(shape), k, em_iter, ms['BN'],
-                                         ms[(k, em_iter)],
-                                         ms[(k, em_iter)] / ms['BN']))
+            row = (shape, k, em_iter, ms['chainer'], ms['kernels'], floor,
+                   ms[(k, em_iter)])
+            rows.append(row)
+            print('{:>16s} K={} EM iter.={}: BN (Chainer) {:8.3f} ms  BN '
+                  '(kernels) {:8.3f} ms (floor {:.3f})  MN {:8.3f} ms  '
+                  'MN/BN (kernels) {:6.2f}'.format(
+                      str(shape), k, em_iter, *row[3:],
+                      row[6] / row[4]))
             sys.stdout.flush()
 
     tag = 'gpu' if on_gpu else 'cpu'
@@ -158,18 +174,24 @@ def report(rows, device, rounds, inner, args):
         '- command: `python benchmarks/layer.py {}`'.format(
             ' '.join(sys.argv[1:])),
         '- timing: one process, same float32 tensor, training mode, '
-        'rounds alternate BN and every MN variant of a shape after 3 '
+        'rounds alternate both BNs and every MN variant of a shape after 3 '
         'warm-up calls each; median over {} rounds of {} call(s)'.format(
             rounds, inner),
+        '- BN floor: 8 passes over the tensor at {:g} GB/s'.format(
+            args.bandwidth),
         '- paper: Table 7 whole-network iterations/sec, BN over MN '
         '(slowdown of the whole training step on a Titan X Pascal)', '',
-        '| shape | K | EM iter. | BN ms | MN ms | MN/BN (layer) | paper '
-        'network BN/MN |', '|---|---|---|---|---|---|---|']
-    for shape, k, em_iter, bn, mn in rows:
+        '| shape | K | EM iter. | BN (Chainer) ms | BN (kernels) ms | BN '
+        'floor ms | MN ms | MN/BN (kernels) | MN/BN (Chainer) | paper '
+        'network BN/MN |', '|---|---|---|---|---|---|---|---|---|---|']
+    for shape, k, em_iter, chainer_bn, bn, floor, mn in rows:
         paper = PAPER.get(shape[:2], {})
-        lines.append('| {} | {} | {} | {:.3f} | {:.3f} | {:.2f} | {} |'.format(
-            'x'.join(map(str, shape)), k, em_iter, bn, mn, mn / bn,
-            '{:.3f}'.format(paper[1] / paper[k]) if k in paper else '-'))
+        lines.append('| {} | {} | {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | '
+                     '{:.2f} | {:.2f} | {} |'.format(
+                         'x'.join(map(str, shape)), k, em_iter, chainer_bn,
+                         bn, floor, mn, mn / bn, mn / chainer_bn,
+                         '{:.3f}'.format(paper[1] / paper[k])
+                         if k in paper else '-'))
     return '\n'.join(lines) + '\n'
 
 

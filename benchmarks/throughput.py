@@ -7,9 +7,11 @@ and 128.  One iteration is a full training step: forward, backward and the
 optimizer update (Nesterov momentum with weight decay, as in Sec. 4.4).
 
 All variants of one (batch, channels) setting live in one process on the
-same random input; after a warm-up, timing rounds alternate BN, MN K=2, ...,
-so slow drifts of the machine hit every variant alike, and the reported
-figure is the median over rounds of iterations per second.
+same random input; after a warm-up, timing rounds alternate BN on Chainer's
+code (K = 0 in the output), BN (on mixnorm's kernels where they apply: a
+GPU without cuDNN), MN K=2, ..., so slow drifts of the machine hit every
+variant alike, and the reported figure is the median over rounds of
+iterations per second.
 
 The grid (settings, K, EM iter.) and the paper's iterations per second come
 from ``configs/table7.yaml`` (:func:`load_grid`).  The paper's absolute
@@ -47,6 +49,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 os.pardir))
 
 # models and train import mixnorm, which makes Chainer importable: first
+import mixnorm  # noqa: E402
 import models  # noqa: E402
 from train.machine import device_name  # noqa: E402
 from train.runner import default_device  # noqa: E402
@@ -167,7 +170,7 @@ def parse_setting(text):
 
 def build(dim, k, em_iter, device, seed):
     """DenseNet + optimizer; the final BN becomes MN with ``k`` components
-    when ``k > 1``."""
+    when ``k > 1`` (K = 1: BN, K = 0: BN too, timed with Chainer's BN)."""
     numpy.random.seed(seed)  # same initial weights for every variant
     norm = {}
     if k > 1:  # check_finite off: no host synchronisation in the forward
@@ -195,8 +198,10 @@ def synchronize(device):
         device.device.synchronize()
 
 
-def time_steps(model, opt, x, t, n, device):
-    """Seconds for ``n`` training steps."""
+def time_steps(model, opt, x, t, n, device, bn_kernels=True):
+    """Seconds for ``n`` training steps; ``bn_kernels``: the BNs on
+    mixnorm's kernels where they apply, else Chainer's code."""
+    mixnorm.cuda.bn_kernels = bn_kernels
     synchronize(device)
     start = time.perf_counter()
     for _ in range(n):
@@ -206,20 +211,25 @@ def time_steps(model, opt, x, t, n, device):
 
 
 def run_setting(batch, dim, ks, args, device):
-    """Median it/s per K (1 = BN) for one (batch, channels) setting."""
+    """Median it/s per K (1 = BN, 0 = BN on Chainer's code) for one
+    (batch, channels) setting."""
     rng = numpy.random.RandomState(args.seed)
     x = device.send(rng.randn(batch, 3, 32, 32).astype(numpy.float32))
     t = device.send(rng.randint(0, 100, size=batch).astype(numpy.int32))
     variants = [(k,) + build(dim, k, args.em_iter, device, args.seed)
                 for k in ks]
-    for _, model, opt in variants:
-        for _ in range(args.warmup):
-            train_step(model, opt, x, t)
-    rates = {k: [] for k in ks}
-    for _ in range(args.repeats):
+    original = mixnorm.cuda.bn_kernels
+    try:
         for k, model, opt in variants:
-            seconds = time_steps(model, opt, x, t, args.iters, device)
-            rates[k].append(args.iters / seconds)
+            time_steps(model, opt, x, t, args.warmup, device, k != 0)
+        rates = {k: [] for k in ks}
+        for _ in range(args.repeats):
+            for k, model, opt in variants:
+                seconds = time_steps(model, opt, x, t, args.iters, device,
+                                     k != 0)
+                rates[k].append(args.iters / seconds)
+    finally:
+        mixnorm.cuda.bn_kernels = original
     return {k: statistics.median(r) for k, r in rates.items()}
 
 
@@ -244,14 +254,18 @@ def fmt(value, spec='%.2f'):
 def table(results, paper):
     """Markdown rows beside the paper's.
 
+    MN/BN is over our BN on the kernels (on a GPU without cuDNN; the
+    paper's BN ran on cuDNN), MN/BN (Chainer) over Chainer's own BN code.
+
     Args:
-        results (list): ``(batch, dim, {K: it/s})`` tuples, K = 1 is BN.
+        results (list): ``(batch, dim, {K: it/s})`` tuples, K = 1 is BN,
+            K = 0 BN on Chainer's code.
         paper (dict): ``{(batch, dim): {K: it/s}}`` (:func:`load_grid`).
 
     """
-    lines = ['| model | K | batch size | dim. | it/s | MN/BN | paper setting '
-             '| paper it/s | paper MN/BN |',
-             '|---|---:|---:|---:|---:|---:|---|---:|---:|']
+    lines = ['| model | K | batch size | dim. | it/s | MN/BN | MN/BN '
+             '(Chainer) | paper setting | paper it/s | paper MN/BN |',
+             '|---|---:|---:|---:|---:|---:|---:|---|---:|---:|']
     for batch, dim, rates in results:
         ref = paper_reference(paper, batch, dim)
         ref_rates = paper[ref] if ref else {}
@@ -261,11 +275,14 @@ def table(results, paper):
                                      else ' (nearest)')
         for k in sorted(rates):
             ratio = rates[k] / rates[1] if 1 in rates else None
+            chainer_ratio = rates[k] / rates[0] if 0 in rates else None
             p = ref_rates.get(k)
             p_ratio = p / ref_rates[1] if p is not None else None
-            lines.append('| %s | %d | %d | %d | %s | %s | %s | %s | %s |' % (
-                'BN' if k == 1 else 'MN', k, batch, dim, fmt(rates[k]),
-                fmt(ratio, '%.3f'), label, fmt(p), fmt(p_ratio, '%.3f')))
+            lines.append('| %s | %s | %d | %d | %s | %s | %s | %s | %s | %s |'
+                         % ({0: 'BN (Chainer)', 1: 'BN'}.get(k, 'MN'),
+                            k or '-', batch, dim, fmt(rates[k]),
+                            fmt(ratio, '%.3f'), fmt(chainer_ratio, '%.3f'),
+                            label, fmt(p), fmt(p_ratio, '%.3f')))
     return '\n'.join(lines)
 
 
@@ -328,7 +345,7 @@ def main(argv=None):
     results = []
     for batch, dim in settings:
         started = time.perf_counter()
-        rates = run_setting(batch, dim, [1] + ks, args, device)
+        rates = run_setting(batch, dim, [0, 1] + ks, args, device)
         results.append((batch, dim, rates))
         print('batch %d, dim %d (depth %d): %s  [%.1f s]' % (
             batch, dim, depth_for_channels(dim),
