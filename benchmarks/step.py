@@ -3,8 +3,10 @@
 Each model is built as the trainer builds it from a paper configuration
 (``CONFIGS``: model, classes, batch size, MN setting, optimizer); one
 training step is timed for each variant, all in this process on the same
-random images and labels: ``BN (Chainer)`` (``mixnorm.cuda.bn_kernels =
-False``), ``BN (kernels)`` (True) and ``MN``
+random images and labels: ``BN (Chainer)`` (BN and convolutions on
+Chainer's own code: ``mixnorm.cuda.bn_kernels`` and ``conv_kernels``
+False), ``BN (kernels)`` (both True: on a GPU without cuDNN, mixnorm's
+kernels) and ``MN``
 (the configuration's MN layers, the other BNs on the kernels).
 
 Timing as in ``benchmarks/layer.py`` (warm-up, rounds alternating the
@@ -176,8 +178,9 @@ class NormLinkTimer(chainer.LinkHook):
                            (nbytes([args.args[0], args.out]), 0))
 
 
-def set_bn_kernels(flag):
-    mixnorm.cuda.bn_kernels = flag
+def set_kernels(flag):
+    """BN and convolution on mixnorm's kernels (True) or Chainer's code."""
+    mixnorm.cuda.bn_kernels = mixnorm.cuda.conv_kernels = flag
 
 
 def build(cfg, mn, device, seed):
@@ -194,7 +197,7 @@ def build(cfg, mn, device, seed):
 
 def stepper(x, t, model, opt, flag):
     def run():
-        set_bn_kernels(flag)
+        set_kernels(flag)
         model.cleargrads()
         model(x, t).backward()
         opt.update()
@@ -204,7 +207,7 @@ def stepper(x, t, model, opt, flag):
 def profile(variant, x, t, env):
     """({kind: [ms, floor ms]}, profiled step ms) of one step."""
     model, opt, flag, decay = variant
-    set_bn_kernels(flag)
+    set_kernels(flag)
     timer = OpTimer(env.on_gpu)
     env.sync()
     first = timer.mark()
@@ -371,7 +374,7 @@ def main(argv=None):
     if quick or args.batch:
         lines += ['', '**Reduced run: NOT the paper batch size.**']
     print('\n'.join(lines), flush=True)
-    original = mixnorm.cuda.bn_kernels
+    original = mixnorm.cuda.bn_kernels, mixnorm.cuda.conv_kernels
     try:
         for name in args.models:
             started = time.perf_counter()
@@ -380,7 +383,7 @@ def main(argv=None):
                 time.perf_counter() - started), flush=True)
             lines += part
     finally:
-        set_bn_kernels(original)
+        mixnorm.cuda.bn_kernels, mixnorm.cuda.conv_kernels = original
     if args.out:
         with open(args.out, 'w') as f:
             f.write('\n'.join(lines) + '\n')

@@ -7,9 +7,9 @@ and 128.  One iteration is a full training step: forward, backward and the
 optimizer update (Nesterov momentum with weight decay, as in Sec. 4.4).
 
 All variants of one (batch, channels) setting live in one process on the
-same random input; after a warm-up, timing rounds alternate BN on Chainer's
-code (K = 0 in the output), BN (on mixnorm's kernels where they apply: a
-GPU without cuDNN), MN K=2, ..., so slow drifts of the machine hit every
+same random input; after a warm-up, timing rounds alternate BN with BN and
+convolutions on Chainer's code (K = 0 in the output), BN (with both on
+mixnorm's kernels where they apply: a GPU without cuDNN), MN K=2, ..., so slow drifts of the machine hit every
 variant alike, and the reported figure is the median over rounds of
 iterations per second.
 
@@ -198,10 +198,10 @@ def synchronize(device):
         device.device.synchronize()
 
 
-def time_steps(model, opt, x, t, n, device, bn_kernels=True):
-    """Seconds for ``n`` training steps; ``bn_kernels``: the BNs on
-    mixnorm's kernels where they apply, else Chainer's code."""
-    mixnorm.cuda.bn_kernels = bn_kernels
+def time_steps(model, opt, x, t, n, device, kernels=True):
+    """Seconds for ``n`` training steps; ``kernels``: BN and convolution
+    on mixnorm's kernels where they apply, else on Chainer's code."""
+    mixnorm.cuda.bn_kernels = mixnorm.cuda.conv_kernels = kernels
     synchronize(device)
     start = time.perf_counter()
     for _ in range(n):
@@ -218,7 +218,7 @@ def run_setting(batch, dim, ks, args, device):
     t = device.send(rng.randint(0, 100, size=batch).astype(numpy.int32))
     variants = [(k,) + build(dim, k, args.em_iter, device, args.seed)
                 for k in ks]
-    original = mixnorm.cuda.bn_kernels
+    original = mixnorm.cuda.bn_kernels, mixnorm.cuda.conv_kernels
     try:
         for k, model, opt in variants:
             time_steps(model, opt, x, t, args.warmup, device, k != 0)
@@ -229,7 +229,7 @@ def run_setting(batch, dim, ks, args, device):
                                      k != 0)
                 rates[k].append(args.iters / seconds)
     finally:
-        mixnorm.cuda.bn_kernels = original
+        mixnorm.cuda.bn_kernels, mixnorm.cuda.conv_kernels = original
     return {k: statistics.median(r) for k, r in rates.items()}
 
 
@@ -254,8 +254,9 @@ def fmt(value, spec='%.2f'):
 def table(results, paper):
     """Markdown rows beside the paper's.
 
-    MN/BN is over our BN on the kernels (on a GPU without cuDNN; the
-    paper's BN ran on cuDNN), MN/BN (Chainer) over Chainer's own BN code.
+    MN/BN is over BN with our kernels (on a GPU without cuDNN; the paper's
+    BN ran on cuDNN), MN/BN (Chainer) over BN with Chainer's own BN and
+    convolution code.
 
     Args:
         results (list): ``(batch, dim, {K: it/s})`` tuples, K = 1 is BN,

@@ -53,9 +53,10 @@ a (m, J) and per-component means and variances (J, C) given by the caller
 
 CuPy float32/float64 arrays in training mode with the default variant take
 :func:`mixnorm.cuda.mn.forward` and :func:`mixnorm.cuda.mn.backward`
-instead (two launches each way, on the (N, C, H*W) layout, with the same
-centred two-pass statistics); the code below is the reference they are
-tested against, and runs every other case on NumPy and CuPy alike.
+instead (two launches each way, on the (N, C, H*W) layout, with the
+statistics from sums in double about a sample of each channel); the code
+below is the reference they are tested against, and runs every other case
+on NumPy and CuPy alike.
 """
 import numpy
 

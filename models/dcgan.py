@@ -41,7 +41,7 @@ import chainer
 import chainer.functions as F
 import chainer.links as L
 
-from mixnorm import BatchNormalization
+from mixnorm import BatchNormalization, Convolution2D
 
 from models import register
 from models.layers import norm_relu
@@ -153,7 +153,7 @@ class Discriminator(chainer.Chain):
         w = chainer.initializers.Normal(wscale)
         with self.init_scope():
             for name, cin, cout, k, s, p in self._CONVS:
-                setattr(self, name, L.Convolution2D(
+                setattr(self, name, Convolution2D(
                     ch // cin if cin else 3, ch // cout, k, s, p,
                     initialW=w))
                 if name != 'c0_0':

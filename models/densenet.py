@@ -40,14 +40,14 @@ import chainer.functions as F
 import chainer.initializers as I
 import chainer.links as L
 
-from mixnorm import BatchNormalization
+from mixnorm import BatchNormalization, Convolution2D
 
 from models import register
 from models.layers import norm_relu
 
 
 def _conv(in_channels, out_channels, ksize, pad):
-    return L.Convolution2D(in_channels, out_channels, ksize, pad=pad,
+    return Convolution2D(in_channels, out_channels, ksize, pad=pad,
                            nobias=True,
                            initialW=I.HeNormal(fan_option='fan_out'))
 

@@ -1,9 +1,8 @@
 """Building blocks shared by the models."""
 import chainer
 import chainer.functions as F
-import chainer.links as L
 
-from mixnorm import BatchNormalization
+from mixnorm import BatchNormalization, Convolution2D
 
 
 def norm_relu(norm, x):
@@ -35,7 +34,7 @@ class ConvBN(chainer.Chain):
         self.out_channels = out_channels
         with self.init_scope():
             # The normalization's shift makes a convolution bias redundant.
-            self.conv = L.Convolution2D(in_channels, out_channels, ksize,
+            self.conv = Convolution2D(in_channels, out_channels, ksize,
                                         stride=stride, pad=pad, nobias=True)
             self.bn = BatchNormalization(out_channels)
 

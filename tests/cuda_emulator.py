@@ -166,7 +166,7 @@ def fake_cupy(module_class=EmulatedModule):
     fake = types.SimpleNamespace()
     for name in ('empty', 'zeros', 'ones', 'full', 'asarray',
                  'ascontiguousarray', 'concatenate', 'ndarray', 'empty_like',
-                 'zeros_like'):
+                 'zeros_like', 'matmul'):
         setattr(fake, name, getattr(numpy, name))
     fake.empty = _empty
     fake.empty_like = lambda a, dtype=None: _empty(a.shape, dtype or a.dtype)

@@ -242,3 +242,40 @@ def check_batch_normalization(be, dtype, shape, check_finite=True,
     for i, (a, b) in enumerate(zip(ref, got)):
         numpy.testing.assert_allclose(b, a, err_msg=str(i), **tol)
     return kernels
+
+
+def check_convolution(be, dtype, x_shape, out, ksize, stride=1, pad=0,
+                      nobias=False):
+    """mixnorm.Convolution2D on the kernels against Chainer's link on the
+    reference path: output and the gradients of x, W and b."""
+    import chainer.links as L
+    from mixnorm import Convolution2D
+    rng = numpy.random.RandomState(0)
+    x = rng.randn(*x_shape).astype(dtype)
+    args = dict(stride=stride, pad=pad, nobias=nobias,
+                initialW=rng.randn(out, x_shape[1], *ksize).astype(dtype),
+                initial_bias=None if nobias else rng.randn(out).astype(dtype))
+
+    def run(link):
+        link.to_device(be.device)
+        xv = chainer.Variable(be.asarray(x))
+        y = link(xv)
+        y.grad = be.asarray(rng_gy.randn(*y.shape).astype(dtype))
+        y.backward()
+        grads = [y.array, xv.grad, link.W.grad]
+        return [be.asnumpy(a) for a in grads + (
+            [] if nobias else [link.b.grad])]
+
+    with chainer.using_config('dtype', dtype):  # the parameters' dtype
+        links = [cls(x_shape[1], out, ksize, **args)
+                 for cls in (L.Convolution2D, Convolution2D)]
+    rng_gy = numpy.random.RandomState(1)
+    with be.reference():
+        ref = run(links[0])
+    rng_gy = numpy.random.RandomState(1)
+    got = run(links[1])
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == numpy.float32 else \
+        dict(rtol=1e-10, atol=1e-10)
+    for i, (a, b) in enumerate(zip(ref, got)):
+        assert a.shape == b.shape, i
+        numpy.testing.assert_allclose(b, a, err_msg=str(i), **tol)

@@ -74,10 +74,13 @@ def test_npz_round_trip_with_chainers_link(source, target):
             getattr(getattr(a, name), 'array', getattr(a, name)))
 
 
-def test_switch_from_the_environment():
-    assert cuda._bn_switch('kernels') and not cuda._bn_switch('chainer')
+def test_switch_from_the_environment(monkeypatch):
+    for value, want in (('kernels', True), ('chainer', False)):
+        monkeypatch.setenv('MIXNORM_BN', value)
+        assert cuda._switch('MIXNORM_BN') is want
+    monkeypatch.setenv('MIXNORM_BN', 'cudnn')
     with pytest.raises(ValueError, match='MIXNORM_BN'):
-        cuda._bn_switch('cudnn')
+        cuda._switch('MIXNORM_BN')
 
 
 def test_replace_bn_finds_it():

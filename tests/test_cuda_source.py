@@ -38,7 +38,7 @@ def _variants(filename):
     if filename == 'gmm.cu':
         return [(dt, k, ()) for dt in (numpy.float32, numpy.float64)
                 for k in (1, 5)]
-    if filename in ('bn.cu', 'mn.cu'):
+    if filename in ('bn.cu', 'conv.cu', 'mn.cu'):
         return [(dt, k, ('-Dindex_t=' + index,))
                 for dt in (numpy.float32, numpy.float64)
                 for k in ((1, 5) if filename == 'mn.cu' else (None,))
@@ -51,7 +51,7 @@ def _variants(filename):
 
 
 def test_every_source_is_tested():
-    assert CU_FILES == ['bn.cu', 'finite.cu', 'gmm.cu', 'kmeanspp.cu', 'mn.cu',
+    assert CU_FILES == ['bn.cu', 'conv.cu', 'finite.cu', 'gmm.cu', 'kmeanspp.cu', 'mn.cu',
                         'random.cu']
 
 
@@ -146,7 +146,7 @@ class FakeModule(object):
 def fake_cupy():
     fake = types.SimpleNamespace()
     for name in ('empty', 'zeros', 'full', 'asarray', 'ascontiguousarray',
-                 'concatenate', 'ndarray', 'empty_like'):
+                 'concatenate', 'ndarray', 'empty_like', 'matmul'):
         setattr(fake, name, getattr(numpy, name))
     fake.empty = lambda *a, **k: numpy.zeros(*a, **k)
     fake.RawModule = FakeModule
@@ -160,8 +160,8 @@ def fake_cupy():
 def fake_gpu(monkeypatch):
     """NumPy arrays take the kernel path; kernels record their launches."""
     fake = fake_cupy()
-    for module in (cuda, _compile, cuda.gmm, cuda.mn, cuda.bn, cuda.random,
-                   cuda.finite):
+    for module in (cuda, _compile, cuda.gmm, cuda.mn, cuda.bn, cuda.conv,
+                   cuda.random, cuda.finite):
         monkeypatch.setattr(module, 'cupy', fake)
     monkeypatch.setattr(cuda, 'enabled', True)
     monkeypatch.setattr(_compile, '_modules', {})
@@ -257,4 +257,14 @@ def test_bn_launches_match_the_kernels(fake_gpu, dtype):
     names = [c[0] for c in fake_gpu]
     assert names == ['bn_stats', 'bn_output', 'bn_grad_stats',
                      'bn_grad_x'] * 2
+    check_calls(fake_gpu)
+
+
+@pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
+def test_conv_launches_match_the_kernels(fake_gpu, dtype):
+    x = numpy.random.RandomState(0).randn(2, 3, 6, 5).astype(dtype)
+    W = numpy.ones((4, 3, 3, 2), dtype)
+    y = cuda.conv.forward(x, W, numpy.zeros(4, dtype), (2, 1), (1, 0))
+    cuda.conv.backward(x, W, numpy.ones_like(y), (2, 1), (1, 0))
+    assert [c[0] for c in fake_gpu] == ['im2col', 'im2col', 'col2im']
     check_calls(fake_gpu)

@@ -14,6 +14,7 @@ from mixnorm import cuda, GMM, MixtureNormalization, gmm
 from mixnorm import mixture_normalization
 
 from kernel_cases import (Backend, TOL, blobs, check_batch_normalization,
+                          check_convolution,
                           check_fit, check_function,
                           check_kmeans_em, check_kmeans_pp, check_uniforms,
                           uniforms_reference)
@@ -318,3 +319,40 @@ def test_batch_normalization_reports_nonfinite_input_later():
     model.bn2(good * numpy.float32(1e30))  # the variance overflows
     with pytest.raises(ValueError, match='bn2.*NaN or Inf'):
         model.bn2.check_finite_now()
+
+
+# --------------------------------------------------------- convolution
+@pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
+@pytest.mark.parametrize('x_shape, out, ksize, stride, pad', [
+    ((256, 3, 32, 32), 64, (5, 5), 1, 2),    # the CIFAR CNN's convolutions
+    ((256, 64, 16, 16), 128, (5, 5), 1, 2),
+    ((64, 160, 8, 8), 12, (3, 3), 1, 1),     # DenseNet
+    ((8, 32, 35, 35), 48, (3, 3), 2, 0),     # Inception, strided
+    ((4, 6, 9, 7), 5, (1, 3), 1, (0, 1))])
+def test_convolution_matches_chainer_on_cupy(dtype, x_shape, out, ksize,
+                                             stride, pad):
+    check_convolution(GPU, dtype, x_shape, out, ksize, stride, pad)
+
+
+def test_training_step_does_not_synchronise():
+    """A CIFAR CNN step (forward, backward) with MN at conv3, on the
+    kernels everywhere, captured in a CUDA graph."""
+    import models
+    model, _ = models.build('cifar_cnn', 10, norm=dict(
+        layers=['conv3'], n_components=3, em_iter=2))
+    model.to_device('@cupy:0')
+    x = cupy.random.randn(256, 3, 32, 32, dtype=numpy.float32)
+    onehot = cupy.eye(10, dtype=numpy.float32)[cupy.arange(256) % 10]
+
+    def step():  # cross-entropy without Chainer's host-side label count
+        model.cleargrads()
+        loss = -F.sum(F.log_softmax(model(x)) * onehot) / 256
+        loss.backward()
+        return loss
+
+    with capture_stream():
+        step()
+    cupy.cuda.Device().synchronize()
+    loss = capture(step)
+    assert bool(cupy.isfinite(loss.array))
+    assert bool(cupy.isfinite(model.conv1.conv.W.grad).all())

@@ -69,6 +69,7 @@ def test_cifar_cnn_all_variants(monkeypatch, tmp_path):
     text = step.main(['--quick', '--models', 'cifar_cnn', '--out', str(out)])
     assert out.read_text() == text + '\n'
     assert mixnorm.cuda.bn_kernels is True  # restored after the run
+    assert mixnorm.cuda.conv_kernels is True
     assert '## cifar_cnn at batch 4 (NOT the paper batch size, 256)' in text
     assert 'MN at conv3/bn (K = 3, EM iter. 2)' in text
     assert '- device: CPU' in text and 'chainer 7.8.1' in text
@@ -82,3 +83,12 @@ def test_densenet():
     assert 'configs/densenet/mn_40.yaml' in text
     parts = check(text, ['BN (Chainer)', 'BN (kernels)', 'MN'])
     assert parts['MN'][1]['pooling'][0] > 0  # transitions: average pooling
+
+
+def test_conv_benchmark_quick():
+    import benchmarks.conv as conv
+    text = conv.main(['--quick'])
+    rows = [r for r in text.splitlines() if r.startswith('| CIFAR CNN conv')]
+    assert len(rows) == 2 and '| 2x64x16x16 | 128, 5, 1, 2 |' in rows[1]
+    assert conv.flops((2, 64, 16, 16), 128, 5, 1, 2) == \
+        3 * 2 * 2 * 256 * 64 * 25 * 128

@@ -8,6 +8,7 @@ One module per concern, each next to its ``.cu`` source:
   (``gmm.cu``, ``kmeanspp.cu``);
 * :mod:`~mixnorm.cuda.mn`: the mixture normalizing transform (``mn.cu``);
 * :mod:`~mixnorm.cuda.bn`: batch normalization (``bn.cu``);
+* :mod:`~mixnorm.cuda.conv`: convolution as GEMMs (``conv.cu``);
 * :mod:`~mixnorm.cuda.finite`: the NaN/Inf flag (``finite.cu``).
 
 CuPy is imported only if it is installed; :func:`supports` tells whether
@@ -17,16 +18,18 @@ and CuPy arrays then run the array-generic reference code of
 :mod:`mixnorm._gmm_generic` and :mod:`mixnorm.functions`, which
 synchronises in a few places and is much slower.
 
-Batch normalization has a switch of its own: :data:`bn_kernels`, or
-``MIXNORM_BN=chainer`` in the environment, gives every
-:class:`mixnorm.BatchNormalization` Chainer's own implementation (for
-comparison); ``MIXNORM_BN=kernels`` is the default.
+Batch normalization and convolution have switches of their own:
+:data:`bn_kernels` (``MIXNORM_BN=chainer`` in the environment) gives every
+:class:`mixnorm.BatchNormalization`, and :data:`conv_kernels`
+(``MIXNORM_CONV=chainer``) every :class:`mixnorm.Convolution2D`, Chainer's
+own implementation, for comparison; ``kernels`` is the default.
 """
 import os
 
 import numpy
 
 from mixnorm.cuda import bn  # NOQA: F401
+from mixnorm.cuda import conv  # NOQA: F401
 from mixnorm.cuda import finite  # NOQA: F401
 from mixnorm.cuda import gmm  # NOQA: F401
 from mixnorm.cuda import mn  # NOQA: F401
@@ -37,16 +40,20 @@ from mixnorm.cuda._compile import cupy
 enabled = os.environ.get('MIXNORM_KERNELS', '1') != '0'
 
 
-def _bn_switch(value):
+def _switch(variable):
+    """True for ``kernels`` (the default), False for ``chainer``."""
+    value = os.environ.get(variable, 'kernels')
     if value not in ('kernels', 'chainer'):
-        raise ValueError('MIXNORM_BN must be kernels or chainer, not '
-                         '{!r}'.format(value))
+        raise ValueError('{} must be kernels or chainer, not {!r}'.format(
+            variable, value))
     return value == 'kernels'
 
 
 #: Whether :class:`mixnorm.BatchNormalization` may take the kernels of
 #: :mod:`.bn` (the module docstring); False: Chainer's code everywhere.
-bn_kernels = _bn_switch(os.environ.get('MIXNORM_BN', 'kernels'))
+bn_kernels = _switch('MIXNORM_BN')
+#: The same for :class:`mixnorm.Convolution2D` and :mod:`.conv`.
+conv_kernels = _switch('MIXNORM_CONV')
 
 
 def supports(x):

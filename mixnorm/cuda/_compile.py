@@ -101,10 +101,10 @@ def contiguous(a, dtype):
     return cupy.ascontiguousarray(cupy.asarray(a), dtype=dtype)
 
 
-def index_type(x):
-    """``-Dindex_t=`` for kernels that index x's elements: 32-bit where
-    they fit (cheaper division)."""
-    return '-Dindex_t=' + ('unsigned int' if x.size < 2 ** 31
+def index_type(size):
+    """``-Dindex_t=`` for kernels that index ``size`` elements: 32-bit
+    where they fit (cheaper division)."""
+    return '-Dindex_t=' + ('unsigned int' if size < 2 ** 31
                            else 'long long')
 
 

@@ -15,7 +15,7 @@ from mixnorm.cuda._compile import cupy
 
 def _kernel(name, x):
     return _compile.kernel('bn.cu', name, x.dtype,
-                           defines=(_compile.index_type(x),))
+                           defines=(_compile.index_type(x.size),))
 
 
 def forward(x3, gamma, beta, eps, running_mean=None, running_var=None,

@@ -13,7 +13,7 @@ from mixnorm.cuda._compile import cupy
 
 def _kernel(name, x, n_components):
     return _compile.kernel('mn.cu', name, x.dtype, n_components,
-                           defines=(_compile.index_type(x),))
+                           defines=(_compile.index_type(x.size),))
 
 
 def forward(x3, gamma, beta, resp, eps):
