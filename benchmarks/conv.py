@@ -31,7 +31,8 @@ import chainer.links as L  # noqa: E402
 from benchmarks.layer import median_ms, step  # noqa: E402
 from train.machine import device_name, versions  # noqa: E402
 
-# (label, input shape, out channels, ksize, stride, pad)
+# (label, input shape, out channels, ksize, stride, pad); "transposed":
+# Deconvolution2D, whose FLOPs are those of the convolution of its output
 SHAPES = [('CIFAR CNN conv1', (256, 3, 32, 32), 64, 5, 1, 2),
           ('CIFAR CNN conv2', (256, 64, 16, 16), 128, 5, 1, 2),
           ('CIFAR CNN conv3', (256, 128, 8, 8), 128, 5, 1, 2),
@@ -39,7 +40,9 @@ SHAPES = [('CIFAR CNN conv1', (256, 3, 32, 32), 64, 5, 1, 2),
           ('DenseNet-40 block 1', (64, 160, 32, 32), 12, 3, 1, 1),
           ('DenseNet-40 block 3', (64, 448, 8, 8), 12, 3, 1, 1),
           ('Inception-V3 3x3', (128, 64, 32, 32), 96, 3, 1, 1),
-          ('Inception-V3 1x1', (128, 288, 16, 16), 64, 1, 1, 0)]
+          ('Inception-V3 1x1', (128, 288, 16, 16), 64, 1, 1, 0),
+          ('DCGAN dc1 transposed', (64, 512, 4, 4), 256, 4, 2, 1),
+          ('DCGAN dc4 transposed', (64, 64, 32, 32), 3, 3, 1, 1)]
 
 
 def flops(shape, out, k, stride, pad):
@@ -48,11 +51,17 @@ def flops(shape, out, k, stride, pad):
     return 3 * 2 * n * oh * ow * c * k * k * out
 
 
+def transposed_flops(shape, out, k, stride, pad):
+    """A transposed convolution's: that of the convolution of its output."""
+    n, c, h, w = shape
+    return 3 * 2 * n * h * w * c * k * k * out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', default='@numpy')
     parser.add_argument('--quick', action='store_true',
-                        help='batch 2, two shapes, 2 rounds')
+                        help='batch 2, two layers, 2 rounds')
     parser.add_argument('--tflops', type=float, default=51.0,
                         help='float32 rate for the last column (H200 GEMM)')
     parser.add_argument('--out')
@@ -61,8 +70,10 @@ def main(argv=None):
     device.use()
     on_gpu = device.xp is not numpy
     sync = device.device.synchronize if on_gpu else (lambda: None)
-    shapes = [(s[0], (2,) + s[1][1:]) + s[2:] for s in SHAPES[:2]] \
-        if args.quick else SHAPES
+    shapes = SHAPES
+    if args.quick:  # a convolution and a transposed one at batch 2
+        shapes = [(s[0], (2,) + s[1][1:]) + s[2:]
+                  for s in (SHAPES[1], SHAPES[-2])]
     rounds, inner = (2, 1) if args.quick else ((10, 5) if on_gpu else (3, 1))
     rng = numpy.random.RandomState(0)
     lines = ['# Convolution forward + backward: Chainer vs mixnorm', '',
@@ -84,14 +95,16 @@ def main(argv=None):
     for label, shape, out, k, s, p in shapes:
         x = device.send(rng.randn(*shape).astype(numpy.float32))
         variants = {}
-        for name, cls in (('chainer', L.Convolution2D),
-                          ('mixnorm', mixnorm.Convolution2D)):
-            link = cls(shape[1], out, k, stride=s, pad=p)
+        transposed = label.endswith('transposed')
+        cls = 'Deconvolution2D' if transposed else 'Convolution2D'
+        for name, module in (('chainer', L), ('mixnorm', mixnorm)):
+            link = getattr(module, cls)(shape[1], out, k, stride=s, pad=p)
             link.to_device(device)
             gy = link.xp.ones_like(link(x).array)
             variants[name] = step(link, x, gy)
         ms = median_ms(variants, rounds, inner, sync)
-        rate = flops(shape, out, k, s, p) / ms['mixnorm'] / 1e9
+        rate = (transposed_flops if transposed else flops)(
+            shape, out, k, s, p) / ms['mixnorm'] / 1e9
         lines.append('| {} | {} | {}, {}, {}, {} | {:.3f} | {:.3f} | {:.2f} '
                      '| {:.1f} | {:.0%} |'.format(
                          label, 'x'.join(map(str, shape)), out, k, s, p,

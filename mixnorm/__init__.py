@@ -13,14 +13,15 @@ from mixnorm import cuda  # NOQA: E402
 from mixnorm import gmm  # NOQA: E402
 from mixnorm._common import GMM  # NOQA: E402
 from mixnorm.batch_normalization import BatchNormalization  # NOQA: E402
-from mixnorm.convolution import Convolution2D  # NOQA: E402
+from mixnorm.convolution import Convolution2D, Deconvolution2D  # NOQA: E402
 from mixnorm.functions import mixture_normalization  # NOQA: E402
 from mixnorm.links import MixtureNormalization  # NOQA: E402
 from mixnorm.multinode import MultiNodeMixtureNormalization  # NOQA: E402
 from mixnorm.replace import batch_normalizations, replace_bn  # NOQA: E402
 
 __version__ = '0.1.0'
-__all__ = ['BatchNormalization', 'Convolution2D', 'GMM', 'gmm', 'mixture_normalization', 'MixtureNormalization',
+__all__ = ['BatchNormalization', 'Convolution2D', 'Deconvolution2D', 'GMM',
+           'gmm', 'mixture_normalization', 'MixtureNormalization',
            'MultiNodeMixtureNormalization', 'replace_bn',
            'batch_normalizations', 'seed']
 

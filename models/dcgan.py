@@ -41,7 +41,7 @@ import chainer
 import chainer.functions as F
 import chainer.links as L
 
-from mixnorm import BatchNormalization, Convolution2D
+from mixnorm import BatchNormalization, Convolution2D, Deconvolution2D
 
 from models import register
 from models.layers import norm_relu
@@ -86,15 +86,15 @@ class Generator(chainer.Chain):
         with self.init_scope():
             self.l0 = L.Linear(n_hidden, units, initialW=w)
             self.bn0 = BatchNormalization(units)
-            self.dc1 = L.Deconvolution2D(ch, ch // 2, 4, 2, 1, initialW=w)
+            self.dc1 = Deconvolution2D(ch, ch // 2, 4, 2, 1, initialW=w)
             self.bn1 = BatchNormalization(ch // 2)
-            self.dc2 = L.Deconvolution2D(ch // 2, ch // 4, 4, 2, 1,
+            self.dc2 = Deconvolution2D(ch // 2, ch // 4, 4, 2, 1,
                                          initialW=w)
             self.bn2 = BatchNormalization(ch // 4)
-            self.dc3 = L.Deconvolution2D(ch // 4, ch // 8, 4, 2, 1,
+            self.dc3 = Deconvolution2D(ch // 4, ch // 8, 4, 2, 1,
                                          initialW=w)
             self.bn3 = BatchNormalization(ch // 8)
-            self.dc4 = L.Deconvolution2D(ch // 8, 3, 3, 1, 1, initialW=w)
+            self.dc4 = Deconvolution2D(ch // 8, 3, 3, 1, 1, initialW=w)
 
     def norm_paths(self, layers):
         """Maps the layer names ``l0``, ``dc1``-``dc3`` to their BN links.

@@ -245,16 +245,19 @@ def check_batch_normalization(be, dtype, shape, check_finite=True,
 
 
 def check_convolution(be, dtype, x_shape, out, ksize, stride=1, pad=0,
-                      nobias=False):
-    """mixnorm.Convolution2D on the kernels against Chainer's link on the
-    reference path: output and the gradients of x, W and b."""
+                      nobias=False, transposed=False):
+    """mixnorm.Convolution2D (or, transposed, Deconvolution2D) on the
+    kernels against Chainer's link on the reference path: output and the
+    gradients of x, W and b."""
     import chainer.links as L
-    from mixnorm import Convolution2D
+    import mixnorm
     rng = numpy.random.RandomState(0)
     x = rng.randn(*x_shape).astype(dtype)
+    w_shape = (x_shape[1], out) if transposed else (out, x_shape[1])
     args = dict(stride=stride, pad=pad, nobias=nobias,
-                initialW=rng.randn(out, x_shape[1], *ksize).astype(dtype),
+                initialW=rng.randn(*(w_shape + ksize)).astype(dtype),
                 initial_bias=None if nobias else rng.randn(out).astype(dtype))
+    name = 'Deconvolution2D' if transposed else 'Convolution2D'
 
     def run(link):
         link.to_device(be.device)
@@ -267,8 +270,8 @@ def check_convolution(be, dtype, x_shape, out, ksize, stride=1, pad=0,
             [] if nobias else [link.b.grad])]
 
     with chainer.using_config('dtype', dtype):  # the parameters' dtype
-        links = [cls(x_shape[1], out, ksize, **args)
-                 for cls in (L.Convolution2D, Convolution2D)]
+        links = [getattr(module, name)(x_shape[1], out, ksize, **args)
+                 for module in (L, mixnorm)]
     rng_gy = numpy.random.RandomState(1)
     with be.reference():
         ref = run(links[0])

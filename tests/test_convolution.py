@@ -12,7 +12,7 @@ import chainer.functions as F
 import chainer.links as L
 from chainer import gradient_check
 
-from mixnorm import Convolution2D, cuda
+from mixnorm import Convolution2D, Deconvolution2D, cuda
 from mixnorm.convolution import Convolution2DFunction, uses_kernels
 
 import cuda_emulator
@@ -105,3 +105,38 @@ def test_npz_round_trip_with_chainers_link():
     b = L.Convolution2D(2, 3, 3)
     chainer.serializers.load_npz(buf, b)
     numpy.testing.assert_array_equal(a.W.array, b.W.array)
+
+
+@pytest.mark.parametrize('dtype', DTYPES)
+@pytest.mark.parametrize('x_shape, out, ksize, stride, pad, nobias', [
+    ((2, 6, 4, 4), 3, (4, 4), 2, 1, False),     # the DCGAN generator's
+    ((2, 3, 5, 6), 2, (3, 3), 1, 1, True),
+    ((1, 2, 3, 2), 4, (3, 2), (2, 3), (0, 1), False),
+])
+def test_transposed_kernels_match_chainer(emulated, dtype, x_shape, out,
+                                          ksize, stride, pad, nobias):
+    check_convolution(EMULATED, dtype, x_shape, out, ksize, stride, pad,
+                      nobias, transposed=True)
+    assert launched() == ['col2im', 'im2col']
+
+
+def test_transposed_gradient_check_float64(emulated):
+    rng = numpy.random.RandomState(0)
+    x, W, b = rng.randn(2, 3, 3, 2), rng.randn(3, 2, 3, 2), rng.randn(2)
+
+    def f(x, W, b):
+        return Convolution2DFunction((2, 1), (1, 0), True).apply(
+            (x, W, b))[0]
+
+    y = f(x, W, b)
+    assert y.shape == (2, 2, 5, 3)
+    gradient_check.check_backward(f, (x, W, b), rng.randn(*y.shape),
+                                  eps=1e-3, atol=1e-6, rtol=1e-5)
+
+
+def test_transposed_with_another_outsize_is_chainers(emulated):
+    x = numpy.ones((2, 3, 4, 4), numpy.float32)
+    assert uses_kernels(Deconvolution2D(3, 2, 4, 2, 1), x)
+    assert uses_kernels(Deconvolution2D(3, 2, 4, 2, 1, outsize=(8, 8)), x)
+    assert not uses_kernels(Deconvolution2D(3, 2, 4, 2, 1, outsize=(9, 9)),
+                            x)

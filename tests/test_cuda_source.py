@@ -266,5 +266,10 @@ def test_conv_launches_match_the_kernels(fake_gpu, dtype):
     W = numpy.ones((4, 3, 3, 2), dtype)
     y = cuda.conv.forward(x, W, numpy.zeros(4, dtype), (2, 1), (1, 0))
     cuda.conv.backward(x, W, numpy.ones_like(y), (2, 1), (1, 0))
-    assert [c[0] for c in fake_gpu] == ['im2col', 'im2col', 'col2im']
+    W = numpy.ones((3, 4, 3, 2), dtype)  # transposed: (in, out, kh, kw)
+    y = cuda.conv.deconv_forward(x, W, numpy.zeros(4, dtype), (2, 1),
+                                 (1, 0))
+    cuda.conv.deconv_backward(x, W, numpy.ones_like(y), (2, 1), (1, 0))
+    assert [c[0] for c in fake_gpu] == ['im2col', 'im2col', 'col2im',
+                                        'col2im', 'im2col']
     check_calls(fake_gpu)

@@ -334,6 +334,16 @@ def test_convolution_matches_chainer_on_cupy(dtype, x_shape, out, ksize,
     check_convolution(GPU, dtype, x_shape, out, ksize, stride, pad)
 
 
+@pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
+@pytest.mark.parametrize('x_shape, out, ksize, stride, pad', [
+    ((64, 512, 4, 4), 256, (4, 4), 2, 1),    # the DCGAN generator's
+    ((64, 64, 32, 32), 3, (3, 3), 1, 1)])
+def test_deconvolution_matches_chainer_on_cupy(dtype, x_shape, out, ksize,
+                                               stride, pad):
+    check_convolution(GPU, dtype, x_shape, out, ksize, stride, pad,
+                      transposed=True)
+
+
 def test_training_step_does_not_synchronise():
     """A CIFAR CNN step (forward, backward) with MN at conv3, on the
     kernels everywhere, captured in a CUDA graph."""

@@ -88,7 +88,12 @@ def test_densenet():
 def test_conv_benchmark_quick():
     import benchmarks.conv as conv
     text = conv.main(['--quick'])
-    rows = [r for r in text.splitlines() if r.startswith('| CIFAR CNN conv')]
-    assert len(rows) == 2 and '| 2x64x16x16 | 128, 5, 1, 2 |' in rows[1]
+    rows = [r for r in text.splitlines() if r.startswith(('| CIFAR',
+                                                           '| DCGAN'))]
+    assert len(rows) == 2 and '| 2x64x16x16 | 128, 5, 1, 2 |' in rows[0]
+    assert '| DCGAN dc1 transposed | 2x512x4x4 | 256, 4, 2, 1 |' in rows[1]
     assert conv.flops((2, 64, 16, 16), 128, 5, 1, 2) == \
         3 * 2 * 2 * 256 * 64 * 25 * 128
+    # a transposed convolution costs the convolution of its output
+    assert conv.transposed_flops((2, 512, 4, 4), 256, 4, 2, 1) == \
+        conv.flops((2, 256, 8, 8), 512, 4, 2, 1)

@@ -1,5 +1,5 @@
-"""2-D convolution as one GEMM per direction, for GPUs without cuDNN
-(``conv.cu``).
+"""2-D convolution and its transpose as one GEMM per direction, for GPUs
+without cuDNN (``conv.cu``).
 
 The input is unfolded into the column matrix col (C KH KW, N OH OW)
 (``im2col``), so that, with gy seen as the (out, N OH OW) matrix gy2:
@@ -13,6 +13,8 @@ use TF32 only when CuPy is told to, ``CUPY_TF32=1``).  Besides the GEMMs
 only y and gy change layout, (out, N, L) <-> (N, out, L), which is the size
 of the activations, not of col.  col is built again in the backward pass
 instead of being kept, so memory peaks as with Chainer's own convolution.
+The transposed convolution (``deconv_*``) is the same three GEMMs with the
+roles of x and y exchanged.
 """
 from mixnorm.cuda import _compile
 from mixnorm.cuda._compile import cupy
@@ -61,6 +63,20 @@ def col2im(gcol, x_shape, w_shape, stride, pad):
     return gx
 
 
+def _matrix(a):
+    """(N, C, H, W) as the (C, N H W) matrix of the GEMMs."""
+    n, c = a.shape[:2]
+    return cupy.ascontiguousarray(
+        a.reshape(n, c, -1).transpose(1, 0, 2)).reshape(c, -1)
+
+
+def _from_matrix(a2, n, h, w):
+    """The inverse of :func:`_matrix`."""
+    c = a2.shape[0]
+    return cupy.ascontiguousarray(
+        a2.reshape(c, n, h * w).transpose(1, 0, 2)).reshape(n, c, h, w)
+
+
 def forward(x, W, b, stride, pad):
     """y = conv(x, W) + b on (N, C, H, W) input (``b`` may be None)."""
     n, _, h, w = x.shape
@@ -75,9 +91,8 @@ def forward(x, W, b, stride, pad):
 
 def backward(x, W, gy, stride, pad, need_x=True, need_w=True):
     """``(gx, gW, gb)`` of :func:`forward` (None where not needed)."""
-    n, out, oh, ow = gy.shape
-    gy2 = cupy.ascontiguousarray(
-        gy.reshape(n, out, oh * ow).transpose(1, 0, 2)).reshape(out, -1)
+    out = gy.shape[1]
+    gy2 = _matrix(gy)
     gx = gW = None
     if need_w:
         gW = cupy.matmul(gy2, im2col(x, W.shape, stride, pad).T).reshape(
@@ -86,3 +101,35 @@ def backward(x, W, gy, stride, pad, need_x=True, need_w=True):
         gcol = cupy.matmul(W.reshape(out, -1).T, gy2)
         gx = col2im(gcol, x.shape, W.shape, stride, pad)
     return gx, gW, gy2.sum(axis=1)
+
+
+def deconv_size(size, k, s, p):
+    """Output length of a transposed convolution without ``cover_all``."""
+    return s * (size - 1) + k - 2 * p
+
+
+def deconv_forward(x, W, b, stride, pad):
+    """The transposed convolution (Chainer's deconvolution) of x with W of
+    shape (in, out, KH, KW): the adjoint of a convolution of its output,
+    y = col2im(W2^T x2) (+ b)."""
+    n, _, h, w = x.shape
+    oh, ow = (deconv_size(h, W.shape[2], stride[0], pad[0]),
+              deconv_size(w, W.shape[3], stride[1], pad[1]))
+    gcol = cupy.matmul(W.reshape(W.shape[0], -1).T, _matrix(x))
+    y = col2im(gcol, (n, W.shape[1], oh, ow), W.shape, stride, pad)
+    if b is not None:
+        y += b[None, :, None, None]
+    return y
+
+
+def deconv_backward(x, W, gy, stride, pad, need_x=True, need_w=True):
+    """``(gx, gW, gb)`` of :func:`deconv_forward`: with col = im2col(gy),
+    gx2 = W2 col and gW2 = x2 col^T."""
+    col = im2col(gy, W.shape, stride, pad)
+    gx = gW = None
+    if need_x:
+        gx = _from_matrix(cupy.matmul(W.reshape(W.shape[0], -1), col),
+                          *((x.shape[0],) + x.shape[2:]))
+    if need_w:
+        gW = cupy.matmul(_matrix(x), col.T).reshape(W.shape)
+    return gx, gW, gy.sum(axis=(0, 2, 3))
