@@ -1,10 +1,14 @@
 """Where the time of one MixtureNormalization call goes, on a GPU.
 
-At one shape, K and EM iter. (default Table 7's (64, 448, 8, 8), K = 3,
-EM iter. 2) it times, in one process on the same tensor, the median ms per
-call of:
+At each shape (default Table 7's (64, 448, 8, 8) and the CIFAR CNN's
+conv1 output (256, 64, 32, 32)), K and EM iter. (default 3 and 2) it
+times, in one process on the same tensor, the median ms per call of:
 
-* ``BN fwd+bwd`` and ``MN fwd+bwd``: as ``benchmarks/layer.py`` does;
+* ``BN (Chainer) fwd+bwd``, ``BN (kernels) fwd+bwd`` and ``MN fwd+bwd``:
+  as ``benchmarks/layer.py`` does;
+* ``NCHW to rows copy``: the transposition of x into the (N H W, C) rows
+  that the fit reads, alone (the fit's kernels read rows; this tells what
+  reading NCHW directly could save);
 * ``fit``: :func:`mixnorm.gmm.fit` alone; ``MN function fwd+bwd``:
   :func:`mixnorm.mixture_normalization` from given posteriors;
 * ``... enqueue``: the host time to issue the calls (100 calls, one
@@ -102,27 +106,16 @@ def graph_of(fn, stream):
     return (graph,) + tuple(counts)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--device', default='@cupy:0')
-    parser.add_argument('--shape', default='64,448,8,8')
-    parser.add_argument('-K', type=int, default=3)
-    parser.add_argument('--em-iter', type=int, default=2,
-                        help='the paper\'s "EM iter." (k-means + EM)')
-    parser.add_argument('--out', default=None)
-    args = parser.parse_args(argv)
-    import cupy
-    device = chainer.get_device(args.device)
-    device.use()
-    sync = cupy.cuda.Device(device.device.id).synchronize
-    shape = tuple(int(s) for s in args.shape.split(','))
+def breakdown(shape, args, device, sync, stream):
+    """The markdown lines of one shape's breakdown."""
     x = device.send(activations(shape))
     gy = device.send(numpy.random.RandomState(1).randn(*shape).astype(
         numpy.float32))
-    bn = L.BatchNormalization(shape[1])
+    chainer_bn = L.BatchNormalization(shape[1])
+    bn = mixnorm.BatchNormalization(shape[1])
     mn = MixtureNormalization(shape[1], n_components=args.K,
                               em_iter=args.em_iter)
-    for link in (bn, mn):
+    for link in (chainer_bn, bn, mn):
         link.to_device(device)
     rows = mixnorm.functions.to_rows(x)
     _, resp = gmm.fit(rows, args.K, em_iter=args.em_iter)
@@ -134,27 +127,25 @@ def main(argv=None):
         y.grad = gy
         y.backward()
 
-    parts = [('BN fwd+bwd', step(bn, x, gy)), ('MN fwd+bwd', step(mn, x, gy)),
+    parts = [('BN (Chainer) fwd+bwd', step(chainer_bn, x, gy)),
+             ('BN (kernels) fwd+bwd', step(bn, x, gy)),
+             ('MN fwd+bwd', step(mn, x, gy)),
+             ('NCHW to rows copy (in the fit)',
+              lambda: mixnorm.functions.to_rows(x)),
              ('fit', lambda: gmm.fit(rows, args.K, em_iter=args.em_iter)),
              ('MN function fwd+bwd', function)]
-    lines = ['# MN time breakdown at {}, K={}, EM iter.={}'.format(
-        shape, args.K, args.em_iter), '',
-        '- device: {}'.format(device_name(device)),
-        '- versions: {}'.format(', '.join('{} {}'.format(k, v) for k, v in
-                                          versions('numpy', 'chainer',
-                                                   'cupy').items())),
-        '- kernels enabled: {}'.format(mixnorm.cuda.enabled), '',
-        '| part | ms per call (synchronised) | host ms per call (enqueue) |',
-        '|---|---|---|']
+    lines = ['## {}, K={}, EM iter.={}'.format(shape, args.K, args.em_iter),
+             '', '| part | ms per call (synchronised) | host ms per call '
+             '(enqueue) |', '|---|---|---|']
     for name, fn in parts:
         ms, host = timed(fn, sync)
         lines.append('| {} | {:.3f} | {:.3f} |'.format(name, ms, host))
         print(lines[-1])
         sys.stdout.flush()
-    stream = cupy.cuda.Stream()
     lines += ['', '| captured | graph nodes | kernel nodes | replay ms |',
               '|---|---|---|---|']
-    for name, fn in (('BN forward', lambda: bn(x)),
+    for name, fn in (('BN (Chainer) forward', lambda: chainer_bn(x)),
+                     ('BN (kernels) forward', lambda: bn(x)),
                      ('MN training forward', lambda: mn(x))):
         try:
             graph, nodes, kernels = graph_of(fn, stream)
@@ -167,11 +158,38 @@ def main(argv=None):
         lines.append('| {} | {} | {} | {:.3f} |'.format(name, nodes,
                                                           kernels, ms))
         print(lines[-1])
+    return lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--device', default='@cupy:0')
+    parser.add_argument('--shape', action='append', default=None,
+                        help='N,C,H,W (repeatable; default 64,448,8,8 '
+                        'and 256,64,32,32)')
+    parser.add_argument('-K', type=int, default=3)
+    parser.add_argument('--em-iter', type=int, default=2,
+                        help='the paper\'s "EM iter." (k-means + EM)')
+    parser.add_argument('--out', default=None)
+    args = parser.parse_args(argv)
+    import cupy
+    device = chainer.get_device(args.device)
+    device.use()
+    sync = cupy.cuda.Device(device.device.id).synchronize
+    stream = cupy.cuda.Stream()
+    lines = ['# MN time breakdown', '',
+             '- device: {}'.format(device_name(device)),
+             '- versions: {}'.format(', '.join(
+                 '{} {}'.format(k, v) for k, v in
+                 versions('numpy', 'chainer', 'cupy').items())),
+             '- kernels enabled: {}'.format(mixnorm.cuda.enabled)]
+    for text in args.shape or ['64,448,8,8', '256,64,32,32']:
+        shape = tuple(int(s) for s in text.split(','))
+        lines += [''] + breakdown(shape, args, device, sync, stream)
     text = '\n'.join(lines) + '\n'
     if args.out:
         with open(args.out, 'w') as f:
             f.write(text)
-
 
 if __name__ == '__main__':
     main()
