@@ -35,6 +35,8 @@ import chainer
 import chainer.functions as F
 import chainer.links as L
 
+import mixnorm
+
 SIZE = 299  # the network's input side
 DIMS = 2048  # pool3 features
 
@@ -45,8 +47,10 @@ class BasicConv(chainer.Chain):
     def __init__(self, in_channels, out_channels, ksize, stride=1, pad=0):
         super(BasicConv, self).__init__()
         with self.init_scope():
-            self.conv = L.Convolution2D(in_channels, out_channels, ksize,
-                                        stride=stride, pad=pad, nobias=True)
+            # on a GPU without cuDNN, convolution as GEMMs (mixnorm)
+            self.conv = mixnorm.Convolution2D(
+                in_channels, out_channels, ksize, stride=stride, pad=pad,
+                nobias=True)
             self.bn = L.BatchNormalization(out_channels, eps=1e-3)
 
     def forward(self, x):
