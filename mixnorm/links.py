@@ -200,8 +200,12 @@ class MixtureNormalization(FiniteChecks, link.Link):
         for name, value in (('queue_weights', lam),
                             ('queue_means', mean),
                             ('queue_variances', var)):
-            queue = xp.roll(getattr(self, name), -1, axis=0)
-            queue[-1] = value
+            queue = getattr(self, name)
+            if cuda.supports(queue):  # one launch instead of roll + set
+                queue = cuda.mn.push(queue, value)
+            else:
+                queue = xp.roll(queue, -1, axis=0)
+                queue[-1] = value
             setattr(self, name, queue)
         self.n_fits += 1
 

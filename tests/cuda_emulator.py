@@ -196,6 +196,7 @@ def install(monkeypatch, module_class=EmulatedModule):
             monkeypatch.setattr(module, 'cupy', fake)
     monkeypatch.setattr(mixnorm.cuda, 'enabled', True)
     monkeypatch.setattr(mixnorm.cuda._compile, '_modules', {})
+    monkeypatch.setattr(mixnorm.cuda._compile, '_functions', {})
     monkeypatch.setattr(mixnorm.cuda.random, 'uniforms',
                         mixnorm.cuda.random.DeviceUniforms())
     EmulatedModule.launches = []

@@ -61,3 +61,33 @@ def test_fit_matches_numpy(dtype, k, m, d, em_iter):
 def test_function_matches_numpy(dtype, shape, k):
     check_function(EMULATED, dtype, shape, k)
 
+
+
+@pytest.mark.parametrize('dtype', DTYPES)
+@pytest.mark.parametrize('shape', [(4, 3), (4, 3, 5), (1, 2, 6)])
+def test_queue_push(dtype, shape):
+    rng = numpy.random.RandomState(0)
+    queue = rng.randn(*shape).astype(dtype)
+    value = rng.randn(*shape[1:])
+    out = cuda.mn.push(queue, value)
+    want = numpy.concatenate([queue[1:], value[None].astype(dtype)])
+    numpy.testing.assert_array_equal(out, want)
+    assert out.dtype == dtype
+
+
+def test_the_link_pushes_its_statistics(monkeypatch):
+    from mixnorm import MixtureNormalization
+    link = MixtureNormalization(3, n_components=2, queue_length=3,
+                                check_finite=False)
+    x = numpy.random.RandomState(0).randn(8, 3, 2, 2).astype(numpy.float32)
+    seen = []
+    push = cuda.mn.push
+    monkeypatch.setattr(cuda.mn, 'push', lambda q, v: seen.append(
+        numpy.array(v)) or push(q, v))
+    for _ in range(2):
+        link(x)
+    assert len(seen) == 6 and link.n_fits == 2
+    numpy.testing.assert_array_equal(link.queue_weights[1:],
+                                     numpy.stack([seen[0], seen[3]]))
+    numpy.testing.assert_array_equal(link.queue_variances[-1], seen[5])
+    assert (link.queue_variances[0] == 1).all()  # the initial entry

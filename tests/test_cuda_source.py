@@ -165,6 +165,7 @@ def fake_gpu(monkeypatch):
         monkeypatch.setattr(module, 'cupy', fake)
     monkeypatch.setattr(cuda, 'enabled', True)
     monkeypatch.setattr(_compile, '_modules', {})
+    monkeypatch.setattr(_compile, '_functions', {})
     monkeypatch.setattr(cuda.random, 'uniforms',
                         cuda.random.DeviceUniforms())
     FakeModule.calls = []

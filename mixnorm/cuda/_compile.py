@@ -33,6 +33,7 @@ _DIR = os.path.dirname(os.path.abspath(__file__))
 _INCLUDE = '#include "common.cuh"'
 _sources = {}
 _modules = {}
+_functions = {}  # (filename, name, dtype, K, defines) -> kernel function
 _counters = {}  # device id -> zeroed uint32 arrival counters (common.cuh)
 
 
@@ -65,14 +66,23 @@ def kernel(filename, name, dtype=None, n_components=None, defines=()):
     """Kernel ``name`` of ``filename`` compiled for the options (cached).
 
     A file is compiled once per distinct set of options: per dtype, per K
-    where its kernels use ``NK``, per ``defines``.
+    where its kernels use ``NK``, per ``defines``.  The function itself is
+    cached on the arguments, since this runs at every launch.
     """
-    key = (filename, options(dtype, n_components, defines))
-    module = _modules.get(key)
+    key = (filename, name, dtype, n_components, defines)
+    fn = _functions.get(key)
+    if fn is None:
+        fn = _functions[key] = _module(filename, options(
+            dtype, n_components, defines)).get_function(name)
+    return fn
+
+
+def _module(filename, opts):
+    module = _modules.get((filename, opts))
     if module is None:
-        module = _modules[key] = cupy.RawModule(code=source(filename),
-                                                options=key[1])
-    return module.get_function(name)
+        module = _modules[(filename, opts)] = cupy.RawModule(
+            code=source(filename), options=opts)
+    return module
 
 
 def row_grid(m):

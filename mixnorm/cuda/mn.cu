@@ -167,3 +167,13 @@ extern "C" __global__ void mn_grad_x(
         gx[e] = acc;
     }
 }
+
+// The queue of fits (Eq. 38-39) one place on: out[t] = queue[t + 1] for
+// t < T - 1 and out[T - 1] = value, for a queue of T rows of `row` values.
+extern "C" __global__ void queue_push(
+        const real_t* __restrict__ queue, long long T, long long row,
+        const real_t* __restrict__ value, real_t* __restrict__ out) {
+    const long long last = (T - 1) * row;
+    FOR_EACH_ELEMENT(e, T * row)
+        out[e] = e < last ? queue[e + row] : value[e - last];
+}

@@ -64,3 +64,16 @@ def backward(x3, gamma, resp, gy3, stats):
                         x3, resp, gy3, n, c, length, stats, gamma, grads,
                         gx))
     return gx, grads[2 * k * c:2 * k * c + c], grads[2 * k * c + c:]
+
+
+def push(queue, value):
+    """A new queue (T, ...): ``queue[1:]`` then ``value`` (one launch)."""
+    queue = cupy.ascontiguousarray(queue)
+    value = _compile.contiguous(value, queue.dtype)
+    out = cupy.empty_like(queue)
+    # queue_push uses neither NK nor index_t: the K = 1, 32-bit module
+    fn = _compile.kernel('mn.cu', 'queue_push', queue.dtype, 1,
+                         defines=(_compile.index_type(0),))
+    _compile.launch(fn, _compile.flat_grid(queue.size),
+                    (queue, len(queue), value.size, value, out))
+    return out
