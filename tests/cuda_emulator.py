@@ -52,7 +52,10 @@ def _library(code, options):
         for name in kernel_names(code))
     text = prelude + '\n' + code + '\n' + launchers
     defines = [o for o in options if o.startswith('-D')]
-    key = hashlib.sha1('\0'.join([text] + defines).encode()).hexdigest()
+    # e.g. '-fsanitize=address' (run Python with libasan preloaded)
+    flags = os.environ.get('MIXNORM_EMULATOR_FLAGS', '').split()
+    key = hashlib.sha1('\0'.join([text] + defines + flags).encode()
+                       ).hexdigest()
     lib = _libraries.get(key)
     if lib is not None:
         return lib
@@ -64,7 +67,7 @@ def _library(code, options):
             f.write(text)
         tmp = path + '.{}.tmp'.format(os.getpid())
         cmd = [compiler(), '-std=c++17', '-O1', '-shared', '-fPIC', '-w',
-               '-o', tmp, src] + defines
+               '-o', tmp, src] + defines + flags
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode:
             raise RuntimeError('g++ failed on the kernel source:\n' +

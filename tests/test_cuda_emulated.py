@@ -91,3 +91,33 @@ def test_the_link_pushes_its_statistics(monkeypatch):
                                      numpy.stack([seen[0], seen[3]]))
     numpy.testing.assert_array_equal(link.queue_variances[-1], seen[5])
     assert (link.queue_variances[0] == 1).all()  # the initial entry
+
+
+def test_kernels_stay_in_bounds_under_address_sanitizer():
+    """Some of this module's checks, the BN and convolution ones again,
+    with the kernels built with -fsanitize=address and libasan preloaded:
+    a kernel that reads or writes outside a NumPy buffer aborts them."""
+    import os
+    import subprocess
+    import sys
+    asan = subprocess.run([cuda_emulator.compiler(),
+                           '-print-file-name=libasan.so'],
+                          capture_output=True, text=True).stdout.strip()
+    if not os.path.isabs(asan) or not os.path.exists(asan):
+        pytest.skip('no libasan')
+    env = dict(os.environ, LD_PRELOAD=asan,
+               MIXNORM_EMULATOR_FLAGS='-fsanitize=address',
+               ASAN_OPTIONS='detect_leaks=0:detect_stack_use_after_return=0')
+    here = os.path.dirname(os.path.abspath(__file__))
+    done = subprocess.run(
+        [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+         '-k', 'float32 and (fit or function or kernels_match or '
+         'transposed or kmeans_pp) or queue',
+         os.path.join(here, 'test_cuda_emulated.py'),
+         os.path.join(here, 'test_batch_normalization.py'),
+         os.path.join(here, 'test_convolution.py')],
+        env=env, capture_output=True, text=True, cwd=os.path.dirname(here))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert 'AddressSanitizer' not in done.stderr
+    ran = int(done.stdout.split(' passed')[0].split()[-1])
+    assert ran >= 20, done.stdout[-1000:]
