@@ -46,7 +46,8 @@ def test_kmeans_em_responsibilities_match(dtype, k, m, d):
 @pytest.mark.parametrize('dtype', DTYPES)
 @pytest.mark.parametrize('k, m, d, em_iter', [
     (1, 500, 3, 1), (2, 2, 40, 2), (3, 400, 20, 2), (4, 300, 12, 1),
-    (5, 5, 7, 4)])
+    (5, 5, 7, 4),
+    (3, 5000, 5, 2)])  # grid-stride rows, several k-means++ rows a thread
 def test_fit_matches_numpy(dtype, k, m, d, em_iter):
     if em_iter == 1 and k > 1 and dtype == numpy.float32:
         pytest.skip('the GMM starts at the seeds, and float32 centring '
