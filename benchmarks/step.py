@@ -3,10 +3,10 @@
 Each model is built as the trainer builds it from a paper configuration
 (``CONFIGS``: model, classes, batch size, MN setting, optimizer); one
 training step is timed for each variant, all in this process on the same
-random images and labels: ``BN (Chainer)`` (BN and convolutions on
-Chainer's own code: ``mixnorm.cuda.bn_kernels`` and ``conv_kernels``
-False), ``BN (kernels)`` (both True: on a GPU without cuDNN, mixnorm's
-kernels) and ``MN``
+random images and labels: ``BN (Chainer)`` (BN, convolutions and pooling
+on Chainer's own code: ``mixnorm.cuda.bn_kernels``, ``conv_kernels`` and
+``pool_kernels`` False), ``BN (kernels)`` (all True: on a GPU without
+cuDNN, mixnorm's kernels) and ``MN``
 (the configuration's MN layers, the other BNs on the kernels).
 
 Timing as in ``benchmarks/layer.py`` (warm-up, rounds alternating the
@@ -179,8 +179,10 @@ class NormLinkTimer(chainer.LinkHook):
 
 
 def set_kernels(flag):
-    """BN and convolution on mixnorm's kernels (True) or Chainer's code."""
-    mixnorm.cuda.bn_kernels = mixnorm.cuda.conv_kernels = flag
+    """BN, convolution and pooling on mixnorm's kernels (True) or
+    Chainer's code."""
+    cuda = mixnorm.cuda
+    cuda.bn_kernels = cuda.conv_kernels = cuda.pool_kernels = flag
 
 
 def build(cfg, mn, device, seed):
@@ -374,7 +376,8 @@ def main(argv=None):
     if quick or args.batch:
         lines += ['', '**Reduced run: NOT the paper batch size.**']
     print('\n'.join(lines), flush=True)
-    original = mixnorm.cuda.bn_kernels, mixnorm.cuda.conv_kernels
+    cuda = mixnorm.cuda
+    original = cuda.bn_kernels, cuda.conv_kernels, cuda.pool_kernels
     try:
         for name in args.models:
             started = time.perf_counter()
@@ -383,7 +386,7 @@ def main(argv=None):
                 time.perf_counter() - started), flush=True)
             lines += part
     finally:
-        mixnorm.cuda.bn_kernels, mixnorm.cuda.conv_kernels = original
+        cuda.bn_kernels, cuda.conv_kernels, cuda.pool_kernels = original
     if args.out:
         with open(args.out, 'w') as f:
             f.write('\n'.join(lines) + '\n')

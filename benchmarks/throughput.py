@@ -7,11 +7,11 @@ and 128.  One iteration is a full training step: forward, backward and the
 optimizer update (Nesterov momentum with weight decay, as in Sec. 4.4).
 
 All variants of one (batch, channels) setting live in one process on the
-same random input; after a warm-up, timing rounds alternate BN with BN and
-convolutions on Chainer's code (K = 0 in the output), BN (with both on
-mixnorm's kernels where they apply: a GPU without cuDNN), MN K=2, ..., so slow drifts of the machine hit every
-variant alike, and the reported figure is the median over rounds of
-iterations per second.
+same random input; after a warm-up, timing rounds alternate BN with BN,
+convolutions and pooling on Chainer's code (K = 0 in the output), BN (with
+them on mixnorm's kernels where they apply: a GPU without cuDNN), MN K=2,
+..., so slow drifts of the machine hit every variant alike, and the
+reported figure is the median over rounds of iterations per second.
 
 The grid (settings, K, EM iter.) and the paper's iterations per second come
 from ``configs/table7.yaml`` (:func:`load_grid`).  The paper's absolute
@@ -199,9 +199,11 @@ def synchronize(device):
 
 
 def time_steps(model, opt, x, t, n, device, kernels=True):
-    """Seconds for ``n`` training steps; ``kernels``: BN and convolution
-    on mixnorm's kernels where they apply, else on Chainer's code."""
-    mixnorm.cuda.bn_kernels = mixnorm.cuda.conv_kernels = kernels
+    """Seconds for ``n`` training steps; ``kernels``: BN, convolution and
+    pooling on mixnorm's kernels where they apply, else on Chainer's
+    code."""
+    cuda = mixnorm.cuda
+    cuda.bn_kernels = cuda.conv_kernels = cuda.pool_kernels = kernels
     synchronize(device)
     start = time.perf_counter()
     for _ in range(n):
@@ -218,7 +220,8 @@ def run_setting(batch, dim, ks, args, device):
     t = device.send(rng.randint(0, 100, size=batch).astype(numpy.int32))
     variants = [(k,) + build(dim, k, args.em_iter, device, args.seed)
                 for k in ks]
-    original = mixnorm.cuda.bn_kernels, mixnorm.cuda.conv_kernels
+    cuda = mixnorm.cuda
+    original = cuda.bn_kernels, cuda.conv_kernels, cuda.pool_kernels
     try:
         for k, model, opt in variants:
             time_steps(model, opt, x, t, args.warmup, device, k != 0)
@@ -229,7 +232,7 @@ def run_setting(batch, dim, ks, args, device):
                                      k != 0)
                 rates[k].append(args.iters / seconds)
     finally:
-        mixnorm.cuda.bn_kernels, mixnorm.cuda.conv_kernels = original
+        cuda.bn_kernels, cuda.conv_kernels, cuda.pool_kernels = original
     return {k: statistics.median(r) for k, r in rates.items()}
 
 

@@ -17,13 +17,15 @@ from mixnorm.convolution import Convolution2D, Deconvolution2D  # NOQA: E402
 from mixnorm.functions import mixture_normalization  # NOQA: E402
 from mixnorm.links import MixtureNormalization  # NOQA: E402
 from mixnorm.multinode import MultiNodeMixtureNormalization  # NOQA: E402
+from mixnorm.pooling import average_pooling_2d, max_pooling_2d  # NOQA: E402
 from mixnorm.replace import batch_normalizations, replace_bn  # NOQA: E402
 
 __version__ = '0.1.0'
 __all__ = ['BatchNormalization', 'Convolution2D', 'Deconvolution2D', 'GMM',
            'gmm', 'mixture_normalization', 'MixtureNormalization',
            'MultiNodeMixtureNormalization', 'replace_bn',
-           'batch_normalizations', 'seed']
+           'batch_normalizations', 'seed', 'max_pooling_2d',
+           'average_pooling_2d']
 
 
 def seed(value=None):

@@ -21,6 +21,8 @@ import chainer
 import chainer.functions as F
 import chainer.links as L
 
+import mixnorm
+
 from models import register
 from models.layers import ConvBN
 
@@ -70,10 +72,11 @@ class CifarCNN(chainer.Chain):
     def features(self, x):
         """The pooled features that the classifier reads: ``(N, 256)``
         (pool4; the proxy FID of :mod:`train.fid` uses them)."""
-        h = F.max_pooling_2d(self.conv1(x), 3, stride=2)  # pool1: 16x16
-        h = F.max_pooling_2d(self.conv2(h), 3, stride=2)  # pool2: 8x8
-        h = F.max_pooling_2d(self.conv3(h), 3, stride=2)  # pool3: 4x4
-        h = F.average_pooling_2d(self.conv4(h), 4, stride=1)  # pool4: 1x1
+        pool = mixnorm.max_pooling_2d
+        h = pool(self.conv1(x), 3, stride=2)  # pool1: 16x16
+        h = pool(self.conv2(h), 3, stride=2)  # pool2: 8x8
+        h = pool(self.conv3(h), 3, stride=2)  # pool3: 4x4
+        h = mixnorm.average_pooling_2d(self.conv4(h), 4, stride=1)  # 1x1
         return F.reshape(h, (len(x), -1))
 
     def forward(self, x):

@@ -40,6 +40,7 @@ import chainer.functions as F
 import chainer.initializers as I
 import chainer.links as L
 
+import mixnorm
 from mixnorm import BatchNormalization, Convolution2D
 
 from models import register
@@ -117,7 +118,7 @@ class Transition(chainer.Chain):
         h = self.conv(norm_relu(self.bn, x))
         if self.dropout > 0:
             h = F.dropout(h, self.dropout)
-        return F.average_pooling_2d(h, 2)
+        return mixnorm.average_pooling_2d(h, 2)
 
 
 class Final(chainer.Chain):

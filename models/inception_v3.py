@@ -76,6 +76,8 @@ import chainer
 import chainer.functions as F
 import chainer.links as L
 
+import mixnorm
+
 from models import register
 from models.layers import ConvBN
 
@@ -150,7 +152,8 @@ class InceptionLayer(chainer.ChainList):
         hs = [branch(x) for branch in self]
         if self.max_pool is not None:
             stride, pad = self.max_pool
-            hs.append(F.max_pooling_2d(x, 3, stride, pad, cover_all=False))
+            hs.append(mixnorm.max_pooling_2d(x, 3, stride, pad,
+                                             cover_all=False))
         return F.concat(hs, axis=1)
 
 
@@ -354,7 +357,7 @@ class InceptionV3(chainer.Chain):
         for unit in self.stem:
             h = unit(h)
         # second stem max pooling, padded by 1 (see module docstring)
-        h = F.max_pooling_2d(h, 3, stride=2, pad=1, cover_all=False)
+        h = mixnorm.max_pooling_2d(h, 3, stride=2, pad=1, cover_all=False)
         for layer in self.inc1:
             h = layer(h)
         h = self.red1(h)

@@ -12,3 +12,13 @@ def pytest_configure(config):
 @pytest.fixture
 def rng():
     return numpy.random.RandomState(0)
+
+
+@pytest.fixture
+def emulated(monkeypatch):
+    """The package's kernels on the CPU emulator (tests/cuda_emulator.py):
+    NumPy arrays take the kernel path; skipped without a C++ compiler."""
+    import cuda_emulator
+    if cuda_emulator.compiler() is None:
+        pytest.skip('no C++ compiler')
+    return cuda_emulator.install(monkeypatch)

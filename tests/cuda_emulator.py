@@ -215,3 +215,18 @@ def kernels_off():
         yield
     finally:
         mixnorm.cuda.enabled = saved
+
+
+def launched(name=None):
+    """The kernels launched since :func:`install`, in order (names), or
+    the grids of the launches of kernel ``name``."""
+    if name is None:
+        return [n for n, _, _ in EmulatedModule.launches]
+    return [g for n, g, _ in EmulatedModule.launches if n == name]
+
+
+def backend():
+    """The :class:`kernel_cases.Backend` of the emulator."""
+    from kernel_cases import Backend
+    return Backend(numpy, numpy.ascontiguousarray, numpy.asarray,
+                   reference=kernels_off)

@@ -282,3 +282,31 @@ def check_convolution(be, dtype, x_shape, out, ksize, stride=1, pad=0,
     for i, (a, b) in enumerate(zip(ref, got)):
         assert a.shape == b.shape, i
         numpy.testing.assert_allclose(b, a, err_msg=str(i), **tol)
+
+
+def check_pooling(be, dtype, shape, kind, ksize, stride=None, pad=0,
+                  cover_all=True, ties=False):
+    """mixnorm.max_pooling_2d (or average_pooling_2d) on the kernels
+    against Chainer's function on the reference path: output and gx
+    (``ties``: small integers, so that windows hold equal maxima)."""
+    import chainer.functions as F
+    import mixnorm
+    rng = numpy.random.RandomState(0)
+    x = (rng.randint(0, 3, shape) if ties else rng.randn(*shape)).astype(
+        dtype)
+    args = (ksize, stride, pad) + ((cover_all,) if kind == 'max' else ())
+    name = kind + '_pooling_2d'
+
+    def run(module):
+        xv = chainer.Variable(be.asarray(x))
+        y = getattr(module, name)(xv, *args)
+        y.grad = be.asarray(numpy.random.RandomState(1).randn(
+            *y.shape).astype(dtype))
+        y.backward()
+        return [be.asnumpy(y.array), be.asnumpy(xv.grad)]
+
+    with be.reference():
+        ref = run(F)
+    for a, b in zip(ref, run(mixnorm)):
+        assert a.shape == b.shape
+        numpy.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-6)

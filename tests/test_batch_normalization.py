@@ -19,25 +19,13 @@ from mixnorm.batch_normalization import (BatchNormalizationFunction,
                                          uses_kernels)
 
 import cuda_emulator
-from kernel_cases import Backend, check_batch_normalization
+from cuda_emulator import launched
+from kernel_cases import check_batch_normalization
 
-EMULATED = Backend(numpy, numpy.ascontiguousarray, numpy.asarray,
-                   reference=cuda_emulator.kernels_off)
+EMULATED = cuda_emulator.backend()
 DTYPES = [numpy.float32, numpy.float64]
-needs_compiler = pytest.mark.skipif(cuda_emulator.compiler() is None,
-                                    reason='no C++ compiler')
 
 
-@pytest.fixture
-def emulated(monkeypatch):
-    if cuda_emulator.compiler() is None:
-        pytest.skip('no C++ compiler')
-    return cuda_emulator.install(monkeypatch)
-
-
-def launched(name):
-    return [g for n, g, _ in cuda_emulator.EmulatedModule.launches
-            if n == name]
 
 
 # ------------------------------------------------------------ NumPy path

@@ -16,22 +16,13 @@ from mixnorm import Convolution2D, Deconvolution2D, cuda
 from mixnorm.convolution import Convolution2DFunction, uses_kernels
 
 import cuda_emulator
-from kernel_cases import Backend, check_convolution
+from cuda_emulator import launched
+from kernel_cases import check_convolution
 
-EMULATED = Backend(numpy, numpy.ascontiguousarray, numpy.asarray,
-                   reference=cuda_emulator.kernels_off)
+EMULATED = cuda_emulator.backend()
 DTYPES = [numpy.float32, numpy.float64]
 
 
-@pytest.fixture
-def emulated(monkeypatch):
-    if cuda_emulator.compiler() is None:
-        pytest.skip('no C++ compiler')
-    return cuda_emulator.install(monkeypatch)
-
-
-def launched():
-    return [n for n, _, _ in cuda_emulator.EmulatedModule.launches]
 
 
 @pytest.mark.parametrize('dtype', DTYPES)

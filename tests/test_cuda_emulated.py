@@ -10,19 +10,18 @@ import pytest
 from mixnorm import cuda
 
 import cuda_emulator
-from kernel_cases import (Backend, check_fit, check_function,
+from kernel_cases import (check_fit, check_function,
                           check_kmeans_em, check_kmeans_pp, check_uniforms)
 
 pytestmark = pytest.mark.skipif(cuda_emulator.compiler() is None,
                                 reason='no C++ compiler')
-EMULATED = Backend(numpy, numpy.ascontiguousarray, numpy.asarray,
-                   reference=cuda_emulator.kernels_off)
+EMULATED = cuda_emulator.backend()
 DTYPES = [numpy.float32, numpy.float64]
 
 
 @pytest.fixture(autouse=True)
-def emulated(monkeypatch):
-    return cuda_emulator.install(monkeypatch)
+def every_test_emulated(emulated):
+    return emulated
 
 
 def test_device_uniforms():

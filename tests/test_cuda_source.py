@@ -38,7 +38,7 @@ def _variants(filename):
     if filename == 'gmm.cu':
         return [(dt, k, ()) for dt in (numpy.float32, numpy.float64)
                 for k in (1, 5)]
-    if filename in ('bn.cu', 'conv.cu', 'mn.cu'):
+    if filename in ('bn.cu', 'conv.cu', 'mn.cu', 'pool.cu'):
         return [(dt, k, ('-Dindex_t=' + index,))
                 for dt in (numpy.float32, numpy.float64)
                 for k in ((1, 5) if filename == 'mn.cu' else (None,))
@@ -51,8 +51,8 @@ def _variants(filename):
 
 
 def test_every_source_is_tested():
-    assert CU_FILES == ['bn.cu', 'conv.cu', 'finite.cu', 'gmm.cu', 'kmeanspp.cu', 'mn.cu',
-                        'random.cu']
+    assert CU_FILES == ['bn.cu', 'conv.cu', 'finite.cu', 'gmm.cu',
+                        'kmeanspp.cu', 'mn.cu', 'pool.cu', 'random.cu']
 
 
 # ------------------------------------------------------------ NVRTC
@@ -161,7 +161,7 @@ def fake_gpu(monkeypatch):
     """NumPy arrays take the kernel path; kernels record their launches."""
     fake = fake_cupy()
     for module in (cuda, _compile, cuda.gmm, cuda.mn, cuda.bn, cuda.conv,
-                   cuda.random, cuda.finite):
+                   cuda.pool, cuda.random, cuda.finite):
         monkeypatch.setattr(module, 'cupy', fake)
     monkeypatch.setattr(cuda, 'enabled', True)
     monkeypatch.setattr(_compile, '_modules', {})
@@ -273,4 +273,16 @@ def test_conv_launches_match_the_kernels(fake_gpu, dtype):
     cuda.conv.deconv_backward(x, W, numpy.ones_like(y), (2, 1), (1, 0))
     assert [c[0] for c in fake_gpu] == ['im2col', 'im2col', 'col2im',
                                         'col2im', 'im2col']
+    check_calls(fake_gpu)
+
+
+@pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
+def test_pool_launches_match_the_kernels(fake_gpu, dtype):
+    x = numpy.random.RandomState(0).randn(2, 3, 7, 6).astype(dtype)
+    for kind in ('max', 'average'):
+        y, argmax = cuda.pool.forward(x, (3, 2), (2, 1), (1, 0), True, kind)
+        cuda.pool.backward(x.shape, numpy.ones_like(y), argmax, (3, 2),
+                           (2, 1), (1, 0), True)
+    assert [c[0] for c in fake_gpu] == ['max_pool', 'max_pool_grad',
+                                        'average_pool', 'average_pool_grad']
     check_calls(fake_gpu)

@@ -14,7 +14,7 @@ from mixnorm import cuda, GMM, MixtureNormalization, gmm
 from mixnorm import mixture_normalization
 
 from kernel_cases import (Backend, TOL, blobs, check_batch_normalization,
-                          check_convolution,
+                          check_convolution, check_pooling,
                           check_fit, check_function,
                           check_kmeans_em, check_kmeans_pp, check_uniforms,
                           uniforms_reference)
@@ -366,3 +366,19 @@ def test_training_step_does_not_synchronise():
     loss = capture(step)
     assert bool(cupy.isfinite(loss.array))
     assert bool(cupy.isfinite(model.conv1.conv.W.grad).all())
+
+
+
+# -------------------------------------------------------------- pooling
+@pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])
+@pytest.mark.parametrize('kind, shape, ksize, stride, pad, cover_all', [
+    ('max', (256, 64, 32, 32), 3, 2, 0, True),      # the CIFAR CNN's
+    ('max', (128, 288, 35, 35), 3, 2, 1, False),    # Inception's
+    ('average', (256, 256, 4, 4), 4, 1, 0, False),
+    ('average', (64, 160, 32, 32), 2, None, 0, False)])   # DenseNet's
+def test_pooling_matches_chainer_on_cupy(dtype, kind, shape, ksize, stride,
+                                         pad, cover_all):
+    check_pooling(GPU, dtype, shape, kind, ksize, stride, pad, cover_all)
+    if kind == 'max':  # equal maxima: the first one in the window wins
+        check_pooling(GPU, dtype, shape, kind, ksize, stride, pad,
+                      cover_all, ties=True)

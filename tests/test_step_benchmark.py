@@ -70,6 +70,7 @@ def test_cifar_cnn_all_variants(monkeypatch, tmp_path):
     assert out.read_text() == text + '\n'
     assert mixnorm.cuda.bn_kernels is True  # restored after the run
     assert mixnorm.cuda.conv_kernels is True
+    assert mixnorm.cuda.pool_kernels is True
     assert '## cifar_cnn at batch 4 (NOT the paper batch size, 256)' in text
     assert 'MN at conv3/bn (K = 3, EM iter. 2)' in text
     assert '- device: CPU' in text and 'chainer 7.8.1' in text

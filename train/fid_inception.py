@@ -93,7 +93,8 @@ def _avg_pool_exclusive(x):
 def _max_pool(x, stride, pad=0):
     """3x3 max pooling without Chainer's ``cover_all`` (PyTorch's floor
     rule for the output size)."""
-    return F.max_pooling_2d(x, 3, stride=stride, pad=pad, cover_all=False)
+    return mixnorm.max_pooling_2d(x, 3, stride=stride, pad=pad,
+                                  cover_all=False)
 
 
 class _Block(chainer.Chain):

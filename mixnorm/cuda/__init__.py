@@ -9,6 +9,7 @@ One module per concern, each next to its ``.cu`` source:
 * :mod:`~mixnorm.cuda.mn`: the mixture normalizing transform (``mn.cu``);
 * :mod:`~mixnorm.cuda.bn`: batch normalization (``bn.cu``);
 * :mod:`~mixnorm.cuda.conv`: convolution as GEMMs (``conv.cu``);
+* :mod:`~mixnorm.cuda.pool`: max and average pooling (``pool.cu``);
 * :mod:`~mixnorm.cuda.finite`: the NaN/Inf flag (``finite.cu``).
 
 CuPy is imported only if it is installed; :func:`supports` tells whether
@@ -18,11 +19,13 @@ and CuPy arrays then run the array-generic reference code of
 :mod:`mixnorm._gmm_generic` and :mod:`mixnorm.functions`, which
 synchronises in a few places and is much slower.
 
-Batch normalization and convolution have switches of their own:
+Batch normalization, convolution and pooling have switches of their own:
 :data:`bn_kernels` (``MIXNORM_BN=chainer`` in the environment) gives every
-:class:`mixnorm.BatchNormalization`, and :data:`conv_kernels`
-(``MIXNORM_CONV=chainer``) every :class:`mixnorm.Convolution2D`, Chainer's
-own implementation, for comparison; ``kernels`` is the default.
+:class:`mixnorm.BatchNormalization`, :data:`conv_kernels`
+(``MIXNORM_CONV=chainer``) every :class:`mixnorm.Convolution2D` and
+``Deconvolution2D``, and :data:`pool_kernels` (``MIXNORM_POOL=chainer``)
+:func:`mixnorm.max_pooling_2d` and ``average_pooling_2d`` Chainer's own
+implementation, for comparison; ``kernels`` is the default.
 """
 import os
 
@@ -30,6 +33,7 @@ import numpy
 
 from mixnorm.cuda import bn  # NOQA: F401
 from mixnorm.cuda import conv  # NOQA: F401
+from mixnorm.cuda import pool  # NOQA: F401
 from mixnorm.cuda import finite  # NOQA: F401
 from mixnorm.cuda import gmm  # NOQA: F401
 from mixnorm.cuda import mn  # NOQA: F401
@@ -54,6 +58,9 @@ def _switch(variable):
 bn_kernels = _switch('MIXNORM_BN')
 #: The same for :class:`mixnorm.Convolution2D` and :mod:`.conv`.
 conv_kernels = _switch('MIXNORM_CONV')
+#: The same for :func:`mixnorm.max_pooling_2d`, ``average_pooling_2d``
+#: and :mod:`.pool`.
+pool_kernels = _switch('MIXNORM_POOL')
 
 
 def supports(x):

@@ -2,9 +2,10 @@
 
 Two launches each way on the (N, C, L) layout: the per-channel sums over a
 (slices, C) grid (:func:`mixnorm.cuda._compile.channel_grid`), whose last
-block per channel finishes the channel, then one elementwise pass.  The sums are taken in double about a sample of the
-channel (forward) or about the mean (backward), so one read of x gives
-the mean and variance.  Nothing is read back to the host.
+block per channel finishes the channel, then one elementwise pass.  The
+sums are taken in double about a sample of the channel (forward) or about
+the mean (backward), so one read of x gives the mean and variance.
+Nothing is read back to the host.
 """
 import numpy
 
