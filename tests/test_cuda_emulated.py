@@ -94,7 +94,7 @@ def test_the_link_pushes_its_statistics(monkeypatch):
 
 
 def test_kernels_stay_in_bounds_under_address_sanitizer():
-    """Some of this module's checks, the BN and convolution ones again,
+    """Some of this module's checks, the BN, convolution and pooling ones,
     with the kernels built with -fsanitize=address and libasan preloaded:
     a kernel that reads or writes outside a NumPy buffer aborts them."""
     import os
@@ -112,10 +112,11 @@ def test_kernels_stay_in_bounds_under_address_sanitizer():
     done = subprocess.run(
         [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
          '-k', 'float32 and (fit or function or kernels_match or '
-         'transposed or kmeans_pp) or queue',
+         'transposed or kmeans_pp or pooling_matches) or queue',
          os.path.join(here, 'test_cuda_emulated.py'),
          os.path.join(here, 'test_batch_normalization.py'),
-         os.path.join(here, 'test_convolution.py')],
+         os.path.join(here, 'test_convolution.py'),
+         os.path.join(here, 'test_pooling.py')],
         env=env, capture_output=True, text=True, cwd=os.path.dirname(here))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert 'AddressSanitizer' not in done.stderr
