@@ -83,9 +83,12 @@ def check_variant(activation, affine):
 
 
 def to_rows(x):
-    """(m, C) matrix with one row per (n, h, w) position of x."""
+    """(m, C) matrix with one row per (n, h, w) position of x (on the
+    kernel path a contiguous copy made by one tiled-transpose launch)."""
     if x.ndim == 2:
         return x
+    if cuda.supports(x) and x.shape[0] <= cuda.layout.MAX_SAMPLES:
+        return cuda.layout.to_rows(x)
     axes = (0,) + tuple(range(2, x.ndim)) + (1,)
     return x.transpose(axes).reshape(-1, x.shape[1])
 

@@ -112,7 +112,7 @@ def test_kernels_stay_in_bounds_under_address_sanitizer():
     done = subprocess.run(
         [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
          '-k', 'float32 and (fit or function or kernels_match or '
-         'transposed or kmeans_pp or pooling_matches) or queue',
+         'transposed or kmeans_pp or pooling_matches or to_rows) or queue',
          os.path.join(here, 'test_cuda_emulated.py'),
          os.path.join(here, 'test_batch_normalization.py'),
          os.path.join(here, 'test_convolution.py'),
@@ -122,3 +122,16 @@ def test_kernels_stay_in_bounds_under_address_sanitizer():
     assert 'AddressSanitizer' not in done.stderr
     ran = int(done.stdout.split(' passed')[0].split()[-1])
     assert ran >= 20, done.stdout[-1000:]
+
+
+@pytest.mark.parametrize('dtype', DTYPES)
+@pytest.mark.parametrize('shape', [(3, 5, 4, 4), (2, 40, 7, 9),
+                                   (1, 33, 1, 1), (4, 3, 70)])
+def test_activations_to_rows(dtype, shape):
+    from mixnorm.functions import to_rows
+    x = numpy.random.RandomState(0).randn(*shape).astype(dtype)
+    rows = to_rows(x)
+    want = numpy.moveaxis(x, 1, -1).reshape(-1, shape[1])
+    numpy.testing.assert_array_equal(rows, want)
+    assert rows.flags.c_contiguous
+    assert cuda_emulator.launched() == ['nchw_to_rows']

@@ -43,6 +43,9 @@ def _variants(filename):
                 for dt in (numpy.float32, numpy.float64)
                 for k in ((1, 5) if filename == 'mn.cu' else (None,))
                 for index in ('unsigned int', 'long long')]
+    if filename == 'layout.cu':
+        return [(dt, None, ('-DTILE=32',))
+                for dt in (numpy.float32, numpy.float64)]
     if filename == 'kmeanspp.cu':
         return [(dt, None, ()) for dt in (numpy.float32, numpy.float64)]
     if filename == 'finite.cu':
@@ -52,7 +55,8 @@ def _variants(filename):
 
 def test_every_source_is_tested():
     assert CU_FILES == ['bn.cu', 'conv.cu', 'finite.cu', 'gmm.cu',
-                        'kmeanspp.cu', 'mn.cu', 'pool.cu', 'random.cu']
+                        'kmeanspp.cu', 'layout.cu', 'mn.cu', 'pool.cu',
+                        'random.cu']
 
 
 # ------------------------------------------------------------ NVRTC
@@ -161,7 +165,7 @@ def fake_gpu(monkeypatch):
     """NumPy arrays take the kernel path; kernels record their launches."""
     fake = fake_cupy()
     for module in (cuda, _compile, cuda.gmm, cuda.mn, cuda.bn, cuda.conv,
-                   cuda.pool, cuda.random, cuda.finite):
+                   cuda.pool, cuda.layout, cuda.random, cuda.finite):
         monkeypatch.setattr(module, 'cupy', fake)
     monkeypatch.setattr(cuda, 'enabled', True)
     monkeypatch.setattr(_compile, '_modules', {})
@@ -239,8 +243,8 @@ def test_mn_launches_match_the_kernels(fake_gpu, dtype):
     y.backward()
     cuda.finite.flag_nonfinite(x.array, numpy.zeros(1, numpy.int32))
     names = [c[0] for c in fake_gpu]
-    for name in ('nonfinite', 'mn_stats', 'mn_output', 'mn_grad_stats',
-                 'mn_grad_x'):
+    for name in ('nonfinite', 'nchw_to_rows', 'mn_stats', 'mn_output',
+                 'mn_grad_stats', 'mn_grad_x', 'queue_push'):
         assert name in names
     check_calls(fake_gpu)
 

@@ -7,6 +7,7 @@ One module per concern, each next to its ``.cu`` source:
 * :mod:`~mixnorm.cuda.gmm`: the GMM primitives of :func:`mixnorm.gmm.fit`
   (``gmm.cu``, ``kmeanspp.cu``);
 * :mod:`~mixnorm.cuda.mn`: the mixture normalizing transform (``mn.cu``);
+* :mod:`~mixnorm.cuda.layout`: activations to the fit's rows (``layout.cu``);
 * :mod:`~mixnorm.cuda.bn`: batch normalization (``bn.cu``);
 * :mod:`~mixnorm.cuda.conv`: convolution as GEMMs (``conv.cu``);
 * :mod:`~mixnorm.cuda.pool`: max and average pooling (``pool.cu``);
@@ -36,6 +37,7 @@ from mixnorm.cuda import conv  # NOQA: F401
 from mixnorm.cuda import pool  # NOQA: F401
 from mixnorm.cuda import finite  # NOQA: F401
 from mixnorm.cuda import gmm  # NOQA: F401
+from mixnorm.cuda import layout  # NOQA: F401
 from mixnorm.cuda import mn  # NOQA: F401
 from mixnorm.cuda import random
 from mixnorm.cuda._compile import cupy
