@@ -37,7 +37,7 @@ def test_kernels_match_chainer(emulated, dtype, x_shape, out, ksize, stride,
                                pad, nobias):
     check_convolution(EMULATED, dtype, x_shape, out, ksize, stride, pad,
                       nobias)
-    assert launched() == ['im2col', 'im2col', 'col2im']
+    assert launched() == ['im2col', 'swap01', 'swap01', 'im2col', 'col2im']
 
 
 def test_gradient_check_float64(emulated):
@@ -57,7 +57,7 @@ def test_only_the_needed_gradients(emulated):
     x = numpy.ones((2, 2, 4, 4), numpy.float32)
     y = link(x)  # x is no Variable: no gx, no col2im
     F.sum(y).backward()
-    assert launched() == ['im2col', 'im2col']
+    assert launched() == ['im2col', 'swap01', 'swap01', 'im2col']
     assert link.W.grad is not None and link.b.grad is not None
 
 
@@ -108,7 +108,7 @@ def test_transposed_kernels_match_chainer(emulated, dtype, x_shape, out,
                                           ksize, stride, pad, nobias):
     check_convolution(EMULATED, dtype, x_shape, out, ksize, stride, pad,
                       nobias, transposed=True)
-    assert launched() == ['col2im', 'im2col']
+    assert launched() == ['swap01', 'col2im', 'im2col', 'swap01', 'swap01']
 
 
 def test_transposed_gradient_check_float64(emulated):

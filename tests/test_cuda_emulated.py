@@ -112,7 +112,8 @@ def test_kernels_stay_in_bounds_under_address_sanitizer():
     done = subprocess.run(
         [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
          '-k', 'float32 and (fit or function or kernels_match or '
-         'transposed or kmeans_pp or pooling_matches or to_rows) or queue',
+         'transposed or kmeans_pp or pooling_matches or to_rows or '
+         'swap01) or queue',
          os.path.join(here, 'test_cuda_emulated.py'),
          os.path.join(here, 'test_batch_normalization.py'),
          os.path.join(here, 'test_convolution.py'),
@@ -135,3 +136,15 @@ def test_activations_to_rows(dtype, shape):
     numpy.testing.assert_array_equal(rows, want)
     assert rows.flags.c_contiguous
     assert cuda_emulator.launched() == ['nchw_to_rows']
+
+
+@pytest.mark.parametrize('dtype', DTYPES)
+@pytest.mark.parametrize('shape', [(3, 4, 5), (5, 2, 1), (1, 7, 33)])
+def test_swap01(dtype, shape):
+    rng = numpy.random.RandomState(0)
+    src = rng.randn(*shape).astype(dtype)
+    bias = rng.randn(shape[0]).astype(dtype)
+    numpy.testing.assert_array_equal(cuda.layout.swap01(src),
+                                     src.transpose(1, 0, 2))
+    numpy.testing.assert_array_equal(cuda.layout.swap01(src, bias),
+                                     src.transpose(1, 0, 2) + bias[:, None])

@@ -44,8 +44,9 @@ def _variants(filename):
                 for k in ((1, 5) if filename == 'mn.cu' else (None,))
                 for index in ('unsigned int', 'long long')]
     if filename == 'layout.cu':
-        return [(dt, None, ('-DTILE=32',))
-                for dt in (numpy.float32, numpy.float64)]
+        return [(dt, None, ('-DTILE=32', '-Dindex_t=' + index))
+                for dt in (numpy.float32, numpy.float64)
+                for index in ('unsigned int', 'long long')]
     if filename == 'kmeanspp.cu':
         return [(dt, None, ()) for dt in (numpy.float32, numpy.float64)]
     if filename == 'finite.cu':
@@ -275,8 +276,9 @@ def test_conv_launches_match_the_kernels(fake_gpu, dtype):
     y = cuda.conv.deconv_forward(x, W, numpy.zeros(4, dtype), (2, 1),
                                  (1, 0))
     cuda.conv.deconv_backward(x, W, numpy.ones_like(y), (2, 1), (1, 0))
-    assert [c[0] for c in fake_gpu] == ['im2col', 'im2col', 'col2im',
-                                        'col2im', 'im2col']
+    assert [c[0] for c in fake_gpu] == [
+        'im2col', 'swap01', 'swap01', 'im2col', 'col2im',     # convolution
+        'swap01', 'col2im', 'im2col', 'swap01', 'swap01']     # transposed
     check_calls(fake_gpu)
 
 

@@ -10,13 +10,16 @@ The input is unfolded into the column matrix col (C KH KW, N OH OW)
 
 are three single cuBLAS GEMMs through ``cupy.matmul`` (float32 GEMMs
 use TF32 only when CuPy is told to, ``CUPY_TF32=1``).  Besides the GEMMs
-only y and gy change layout, (out, N, L) <-> (N, out, L), which is the size
-of the activations, not of col.  col is built again in the backward pass
-instead of being kept, so memory peaks as with Chainer's own convolution.
+only y and gy change layout, (out, N, L) <-> (N, out, L) (one
+``layout.swap01`` launch each, the bias added on the way), which is the
+size of the activations, not of col.  col is built again in the backward
+pass instead of being kept, so memory peaks as with Chainer's own
+convolution.
 The transposed convolution (``deconv_*``) is the same three GEMMs with the
 roles of x and y exchanged.
 """
 from mixnorm.cuda import _compile
+from mixnorm.cuda import layout
 from mixnorm.cuda._compile import cupy
 
 MAX_TAPS = 65535  # C KH KW: the rows of col, one grid row each
@@ -66,15 +69,13 @@ def col2im(gcol, x_shape, w_shape, stride, pad):
 def _matrix(a):
     """(N, C, H, W) as the (C, N H W) matrix of the GEMMs."""
     n, c = a.shape[:2]
-    return cupy.ascontiguousarray(
-        a.reshape(n, c, -1).transpose(1, 0, 2)).reshape(c, -1)
+    return layout.swap01(a.reshape(n, c, -1)).reshape(c, -1)
 
 
-def _from_matrix(a2, n, h, w):
-    """The inverse of :func:`_matrix`."""
+def _from_matrix(a2, n, h, w, bias=None):
+    """The inverse of :func:`_matrix` (plus ``bias`` per channel)."""
     c = a2.shape[0]
-    return cupy.ascontiguousarray(
-        a2.reshape(c, n, h * w).transpose(1, 0, 2)).reshape(n, c, h, w)
+    return layout.swap01(a2.reshape(c, n, h * w), bias).reshape(n, c, h, w)
 
 
 def forward(x, W, b, stride, pad):
@@ -84,9 +85,7 @@ def forward(x, W, b, stride, pad):
     oh, ow = (out_size(h, W.shape[2], stride[0], pad[0]),
               out_size(w, W.shape[3], stride[1], pad[1]))
     y2 = cupy.matmul(W.reshape(out, -1), im2col(x, W.shape, stride, pad))
-    y = y2.reshape(out, n, oh * ow).transpose(1, 0, 2)
-    y = y + b[None, :, None] if b is not None else cupy.ascontiguousarray(y)
-    return y.reshape(n, out, oh, ow)
+    return _from_matrix(y2, n, oh, ow, b)
 
 
 def backward(x, W, gy, stride, pad, need_x=True, need_w=True):

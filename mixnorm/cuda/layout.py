@@ -1,4 +1,6 @@
-"""Layout changes of activations on the GPU (``layout.cu``)."""
+"""Layout changes of activations on the GPU (``layout.cu``): to the GMM
+fit's rows, and between the (N, C, L) activations and the (C, N L)
+matrices of the GEMM convolution."""
 from mixnorm.cuda import _compile
 from mixnorm.cuda._compile import cupy
 
@@ -15,7 +17,22 @@ def to_rows(x):
     rows = cupy.empty((n * length, c), x.dtype)
     if rows.size:
         fn = _compile.kernel('layout.cu', 'nchw_to_rows', x.dtype,
-                             defines=('-DTILE={}'.format(TILE),))
+                             defines=('-DTILE={}'.format(TILE),
+                                      _compile.index_type(0)))
         _compile.launch(fn, (-(-length // TILE), -(-c // TILE), n),
                         (x, c, length, rows))
     return rows
+
+
+def swap01(src, bias=None):
+    """(B, A, L) from (A, B, L) ``src``, plus ``bias[a]`` if given, as a
+    new C-contiguous array, in one launch."""
+    a, b, length = src.shape
+    src = cupy.ascontiguousarray(src)
+    dst = cupy.empty((b, a, length), src.dtype)
+    if dst.size:
+        fn = _compile.kernel('layout.cu', 'swap01', src.dtype, defines=(
+            '-DTILE={}'.format(TILE), _compile.index_type(dst.size)))
+        _compile.launch(fn, _compile.flat_grid(dst.size),
+                        (src, a, b, length, bias, dst))
+    return dst

@@ -57,7 +57,8 @@ extern "C" __global__ void mn_stats(
     index_t lo, hi;
     slice_range<index_t>(M, &lo, &hi);
     for (index_t j = lo + threadIdx.x; j < hi; j += blockDim.x) {
-        const double d = (double)x[channel_offset<index_t>(j, c, C, L)] - shift;
+        const double d = (double)x[channel_offset<index_t>(j, c, C, L)]
+                         - shift;
         for (int k = 0; k < NK; ++k) {
             const double r = resp[(long long)j * NK + k];
             v[k] += r;
