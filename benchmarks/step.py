@@ -81,7 +81,9 @@ def node_cost(node, phase):
     outs = [ref() for ref in (node.outputs or ())]
     name, flops = type(node).__name__, 0
     if name in CONV:  # 2 * outputs * in/groups * kh * kw (deconv: inputs)
-        x = outs[0] if name.startswith('Conv') else ins[0]
+        transposed = name.startswith('Deconv') or getattr(
+            node, 'transposed', False)  # mixnorm's node does both
+        x = ins[0] if transposed else outs[0]
         if x is not None:
             flops = 2 * int(numpy.prod(x.shape)) * int(numpy.prod(
                 ins[1].shape[1:]))
