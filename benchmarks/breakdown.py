@@ -15,7 +15,9 @@ times, in one process on the same tensor, the median ms per call of:
   synchronisation at the end, divided by 100): when it is close to the
   synchronised time, Python and launch overhead bound the call;
 * ``... graph replay``: the training forward captured once into a CUDA
-  graph and replayed: the device time with no Python in the way.
+  graph and replayed: the device time with no Python in the way;
+* per kernel of mixnorm's: the GPU ms of each kernel an MN forward +
+  backward launches (CUDA events around each launch).
 
 It also counts the nodes (kernels, copies) of the captured forwards
 through the CUDA driver API.  Output goes to stdout and, with ``--out``,
@@ -106,6 +108,23 @@ def graph_of(fn, stream):
     return (graph,) + tuple(counts)
 
 
+def kernel_table(label, fn, calls=20):
+    """GPU ms per call of each of mixnorm's kernels that ``fn`` launches
+    (CUDA events around every launch: :func:`mixnorm.cuda._compile.
+    timed_launches`), the largest first."""
+    totals = {}
+    with mixnorm.cuda._compile.timed_launches(totals):
+        for _ in range(calls):
+            fn()
+    lines = ['| kernel ({}) | GPU ms per call | launches per call |'.format(
+        label), '|---|---|---|']
+    for name, (ms, count) in sorted(totals.items(), key=lambda kv: -kv[1][0]):
+        lines.append('| {} | {:.4f} | {:g} |'.format(name, ms / calls,
+                                                       count / calls))
+    print('\n'.join(lines))
+    return lines
+
+
 def breakdown(shape, args, device, sync, stream):
     """The markdown lines of one shape's breakdown."""
     x = device.send(activations(shape))
@@ -142,6 +161,7 @@ def breakdown(shape, args, device, sync, stream):
         lines.append('| {} | {:.3f} | {:.3f} |'.format(name, ms, host))
         print(lines[-1])
         sys.stdout.flush()
+    lines += [''] + kernel_table('MN fwd+bwd', step(mn, x, gy))
     lines += ['', '| captured | graph nodes | kernel nodes | replay ms |',
               '|---|---|---|---|']
     for name, fn in (('BN (Chainer) forward', lambda: chainer_bn(x)),

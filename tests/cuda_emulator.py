@@ -127,7 +127,7 @@ def _scalar(a):
 class EmulatedKernel(object):
 
     def __init__(self, name, fn):
-        self.name = name
+        self.name = name  # as cupy.RawKernel
         self.fn = fn
 
     def __call__(self, grid, block, args):

@@ -145,6 +145,7 @@ class FakeModule(object):
     def get_function(self, name):
         def launch(grid, block, args):
             FakeModule.calls.append((name, self.options, grid, block, args))
+        launch.name = name  # as cupy.RawKernel
         return launch
 
 
@@ -292,3 +293,27 @@ def test_pool_launches_match_the_kernels(fake_gpu, dtype):
     assert [c[0] for c in fake_gpu] == ['max_pool', 'max_pool_grad',
                                         'average_pool', 'average_pool_grad']
     check_calls(fake_gpu)
+
+
+def test_timed_launches_add_up_per_kernel(fake_gpu, monkeypatch):
+    clock = iter(range(1000))
+
+    class Event(object):
+        def record(self):
+            self.t = next(clock)
+
+        def synchronize(self):
+            pass
+
+    monkeypatch.setattr(_compile.cupy, 'cuda', types.SimpleNamespace(
+        Event=Event, get_elapsed_time=lambda a, b: float(b.t - a.t),
+        Device=_compile.cupy.cuda.Device))
+    totals = {}
+    x = numpy.random.RandomState(0).randn(4, 5, 9).astype(numpy.float32)
+    with _compile.timed_launches(totals):
+        cuda.bn.forward(x, numpy.ones(5, numpy.float32),
+                        numpy.zeros(5, numpy.float32), 2e-5)
+    cuda.bn.forward(x, numpy.ones(5, numpy.float32),
+                    numpy.zeros(5, numpy.float32), 2e-5)  # not timed
+    assert totals == {'bn_stats': [1.0, 1], 'bn_output': [1.0, 1]}
+    assert _compile._timings is None

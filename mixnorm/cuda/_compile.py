@@ -6,6 +6,7 @@ one definition.  ``#include "common.cuh"`` is inlined here before
 compiling, so that CuPy's kernel cache, which is keyed on the source text,
 sees a change of the header.
 """
+import contextlib
 import os
 
 import numpy
@@ -103,7 +104,38 @@ def cover(size):
 
 def launch(fn, grid, args, threads=THREADS):
     """Queue ``fn`` on the current stream; ``grid`` an int or a tuple."""
-    fn(grid if isinstance(grid, tuple) else (grid,), (threads,), args)
+    grid = grid if isinstance(grid, tuple) else (grid,)
+    if _timings is None:
+        fn(grid, (threads,), args)
+        return
+    start, end = cupy.cuda.Event(), cupy.cuda.Event()
+    start.record()
+    fn(grid, (threads,), args)
+    end.record()
+    _timings.append((getattr(fn, 'name', '?'), start, end))
+
+
+_timings = None  # (kernel name, start, end event) of each launch, or None
+
+
+@contextlib.contextmanager
+def timed_launches(totals):
+    """Record every launch inside the block between two CUDA events and,
+    at its end (one synchronisation), add each kernel's milliseconds to
+    ``totals`` ({name: [ms, launches]}).  For benchmarks: the events cost
+    host time of their own."""
+    global _timings
+    _timings = records = []
+    try:
+        yield totals
+    finally:
+        _timings = None
+        if records:
+            records[-1][2].synchronize()
+        for name, start, end in records:
+            entry = totals.setdefault(name, [0.0, 0])
+            entry[0] += cupy.cuda.get_elapsed_time(start, end)
+            entry[1] += 1
 
 
 def contiguous(a, dtype):
