@@ -180,11 +180,6 @@ class NormLinkTimer(chainer.LinkHook):
                            (nbytes([args.args[0], args.out]), 0))
 
 
-def set_kernels(flag):
-    """BN, convolution and pooling on mixnorm's kernels (True) or
-    Chainer's code."""
-    cuda = mixnorm.cuda
-    cuda.bn_kernels = cuda.conv_kernels = cuda.pool_kernels = flag
 
 
 def build(cfg, mn, device, seed):
@@ -201,7 +196,7 @@ def build(cfg, mn, device, seed):
 
 def stepper(x, t, model, opt, flag):
     def run():
-        set_kernels(flag)
+        mixnorm.cuda.set_switches(flag)
         model.cleargrads()
         model(x, t).backward()
         opt.update()
@@ -211,7 +206,7 @@ def stepper(x, t, model, opt, flag):
 def profile(variant, x, t, env):
     """({kind: [ms, floor ms]}, profiled step ms) of one step."""
     model, opt, flag, decay = variant
-    set_kernels(flag)
+    mixnorm.cuda.set_switches(flag)
     timer = OpTimer(env.on_gpu)
     env.sync()
     first = timer.mark()
@@ -378,8 +373,7 @@ def main(argv=None):
     if quick or args.batch:
         lines += ['', '**Reduced run: NOT the paper batch size.**']
     print('\n'.join(lines), flush=True)
-    cuda = mixnorm.cuda
-    original = cuda.bn_kernels, cuda.conv_kernels, cuda.pool_kernels
+    original = mixnorm.cuda.set_switches()
     try:
         for name in args.models:
             started = time.perf_counter()
@@ -388,7 +382,7 @@ def main(argv=None):
                 time.perf_counter() - started), flush=True)
             lines += part
     finally:
-        cuda.bn_kernels, cuda.conv_kernels, cuda.pool_kernels = original
+        mixnorm.cuda.set_switches(original)
     if args.out:
         with open(args.out, 'w') as f:
             f.write('\n'.join(lines) + '\n')

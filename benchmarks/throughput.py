@@ -202,8 +202,7 @@ def time_steps(model, opt, x, t, n, device, kernels=True):
     """Seconds for ``n`` training steps; ``kernels``: BN, convolution and
     pooling on mixnorm's kernels where they apply, else on Chainer's
     code."""
-    cuda = mixnorm.cuda
-    cuda.bn_kernels = cuda.conv_kernels = cuda.pool_kernels = kernels
+    mixnorm.cuda.set_switches(kernels)
     synchronize(device)
     start = time.perf_counter()
     for _ in range(n):
@@ -220,8 +219,7 @@ def run_setting(batch, dim, ks, args, device):
     t = device.send(rng.randint(0, 100, size=batch).astype(numpy.int32))
     variants = [(k,) + build(dim, k, args.em_iter, device, args.seed)
                 for k in ks]
-    cuda = mixnorm.cuda
-    original = cuda.bn_kernels, cuda.conv_kernels, cuda.pool_kernels
+    original = mixnorm.cuda.set_switches()
     try:
         for k, model, opt in variants:
             time_steps(model, opt, x, t, args.warmup, device, k != 0)
@@ -232,7 +230,7 @@ def run_setting(batch, dim, ks, args, device):
                                      k != 0)
                 rates[k].append(args.iters / seconds)
     finally:
-        cuda.bn_kernels, cuda.conv_kernels, cuda.pool_kernels = original
+        mixnorm.cuda.set_switches(original)
     return {k: statistics.median(r) for k, r in rates.items()}
 
 

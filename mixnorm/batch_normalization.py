@@ -42,10 +42,8 @@ def uses_kernels(link, x):
     channel, when the kernels are on (:data:`mixnorm.cuda.bn_kernels`,
     ``MIXNORM_BN``) and cuDNN is not there to do it.
     """
-    if not (cuda.bn_kernels and cuda.supports(x)) or link.axis is not None:
-        return False
-    if chainer.backends.cuda.cudnn_enabled and chainer.should_use_cudnn(
-            '>=auto'):
+    if link.axis is not None or not cuda.replaces_chainer(cuda.bn_kernels,
+                                                           x):
         return False
     gamma = link.gamma if link.gamma is not None else link.avg_mean
     return (x.ndim >= 2 and gamma is not None and gamma.shape == x.shape[1:2]
@@ -137,7 +135,7 @@ class BatchNormalization(FiniteChecks, L.BatchNormalization):
             kwargs, ('finetune', False),
             test='test argument is not supported anymore. '
                  'Use chainer.using_config')
-        x_array = x.array if isinstance(x, chainer.Variable) else x
+        x_array = chainer.as_array(x)
         if (finetune or not configuration.config.train
                 or not uses_kernels(self, x_array)):
             return super(BatchNormalization, self).forward(

@@ -27,10 +27,7 @@ def uses_kernels(link, x):
     the default layout and output size, kernels on
     (:data:`mixnorm.cuda.conv_kernels`, ``MIXNORM_CONV``) and no cuDNN to
     do it."""
-    if not (cuda.conv_kernels and cuda.supports(x)) or x.ndim != 4:
-        return False
-    if chainer.backends.cuda.cudnn_enabled and chainer.should_use_cudnn(
-            '>=auto'):
+    if x.ndim != 4 or not cuda.replaces_chainer(cuda.conv_kernels, x):
         return False
     W = link.W.array
     transposed = isinstance(link, L.Deconvolution2D)
@@ -96,7 +93,7 @@ class Convolution2DGrad(function_node.FunctionNode):
 
 def _forward(link, x, chainer_forward):
     """The link's output on the kernels, or by ``chainer_forward``."""
-    x_array = x.array if isinstance(x, chainer.Variable) else x
+    x_array = chainer.as_array(x)
     if link.W.array is None:
         link._initialize_params(x_array.shape[1])
     if not uses_kernels(link, x_array):

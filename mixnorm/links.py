@@ -234,7 +234,7 @@ class MixtureNormalization(FiniteChecks, link.Link):
         return self._forward_test(x)
 
     def _forward_train(self, x):
-        x_array = x.array if isinstance(x, variable.Variable) else x
+        x_array = variable.as_array(x)
         if configuration.config.in_recomputing:
             return self._normalize(x, self._latest_resp(x_array))[0]
         if self.check_finite:
@@ -291,7 +291,7 @@ class MixtureNormalization(FiniteChecks, link.Link):
                 self.queue_variances[-n:])
 
     def _forward_test(self, x):
-        x_array = x.array if isinstance(x, variable.Variable) else x
+        x_array = variable.as_array(x)
         if self.inference == 'batch':
             return self._normalize(x, self._fit(x_array))[0]
         if self.n_fits == 0:

@@ -20,10 +20,7 @@ def uses_kernels(x):
     """Whether pooling array ``x`` takes the kernels: a 4-D float32 or
     float64 CuPy array, kernels on (:data:`mixnorm.cuda.pool_kernels`,
     ``MIXNORM_POOL``) and no cuDNN to do it."""
-    if not (cuda.pool_kernels and cuda.supports(x)) or x.ndim != 4:
-        return False
-    return not (chainer.backends.cuda.cudnn_enabled
-                and chainer.should_use_cudnn('>=auto'))
+    return x.ndim == 4 and cuda.replaces_chainer(cuda.pool_kernels, x)
 
 
 class Pooling2D(function_node.FunctionNode):
@@ -65,24 +62,25 @@ class Pooling2DGrad(function_node.FunctionNode):
             'Chainer\'s own pooling')
 
 
+def _pool(kind, x, ksize, stride, pad, cover_all):
+    """Pooling of ``kind`` on the kernels, Chainer's arguments."""
+    ksize = _pair(ksize)
+    stride = ksize if stride is None else _pair(stride)
+    return Pooling2D(kind, ksize, stride, _pair(pad), cover_all).apply(
+        (x,))[0]
+
+
 def max_pooling_2d(x, ksize, stride=None, pad=0, cover_all=True):
     """:func:`chainer.functions.max_pooling_2d` (without
     ``return_indices``), on the kernels where they apply."""
-    x_array = x.array if isinstance(x, chainer.Variable) else x
-    if not uses_kernels(x_array):
+    if not uses_kernels(chainer.as_array(x)):
         return F.max_pooling_2d(x, ksize, stride, pad, cover_all)
-    ksize = _pair(ksize)
-    return Pooling2D('max', ksize, ksize if stride is None else _pair(stride),
-                     _pair(pad), cover_all).apply((x,))[0]
+    return _pool('max', x, ksize, stride, pad, cover_all)
 
 
 def average_pooling_2d(x, ksize, stride=None, pad=0):
     """:func:`chainer.functions.average_pooling_2d`, on the kernels where
     they apply (the padding counts as zeros, as in Chainer)."""
-    x_array = x.array if isinstance(x, chainer.Variable) else x
-    if not uses_kernels(x_array):
+    if not uses_kernels(chainer.as_array(x)):
         return F.average_pooling_2d(x, ksize, stride, pad)
-    ksize = _pair(ksize)
-    return Pooling2D('average', ksize,
-                     ksize if stride is None else _pair(stride), _pair(pad),
-                     False).apply((x,))[0]
+    return _pool('average', x, ksize, stride, pad, False)

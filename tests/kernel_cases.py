@@ -7,8 +7,11 @@ back, and a context in which the reference runs with the kernels off.
 import contextlib
 
 import chainer
+import chainer.functions as F
+import chainer.links as L
 import numpy
 
+import mixnorm
 from mixnorm import GMM, gmm, mixture_normalization
 
 # The kernels' float32 results are compared with the NumPy path run in
@@ -208,8 +211,6 @@ def check_batch_normalization(be, dtype, shape, check_finite=True,
     """mixnorm.BatchNormalization on the kernels against Chainer's link on
     the reference path: ``calls`` training steps (outputs, gradients,
     running statistics), then test mode."""
-    import chainer.links as L
-    from mixnorm import BatchNormalization
     rng = numpy.random.RandomState(0)
     c = shape[1]
     gamma = rng.uniform(0.5, 1.5, c).astype(dtype)
@@ -235,7 +236,7 @@ def check_batch_normalization(be, dtype, shape, check_finite=True,
     args = dict(dtype=dtype, initial_gamma=gamma, initial_beta=beta)
     with be.reference():
         ref = run(L.BatchNormalization(c, **args), be.asarray)
-    kernels = BatchNormalization(c, check_finite=check_finite, **args)
+    kernels = mixnorm.BatchNormalization(c, check_finite=check_finite, **args)
     got = run(kernels, be.asarray)
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == numpy.float32 else \
         dict(rtol=1e-10, atol=1e-10)
@@ -249,8 +250,6 @@ def check_convolution(be, dtype, x_shape, out, ksize, stride=1, pad=0,
     """mixnorm.Convolution2D (or, transposed, Deconvolution2D) on the
     kernels against Chainer's link on the reference path: output and the
     gradients of x, W and b."""
-    import chainer.links as L
-    import mixnorm
     rng = numpy.random.RandomState(0)
     x = rng.randn(*x_shape).astype(dtype)
     w_shape = (x_shape[1], out) if transposed else (out, x_shape[1])
@@ -289,8 +288,6 @@ def check_pooling(be, dtype, shape, kind, ksize, stride=None, pad=0,
     """mixnorm.max_pooling_2d (or average_pooling_2d) on the kernels
     against Chainer's function on the reference path: output and gx
     (``ties``: small integers, so that windows hold equal maxima)."""
-    import chainer.functions as F
-    import mixnorm
     rng = numpy.random.RandomState(0)
     x = (rng.randint(0, 3, shape) if ties else rng.randn(*shape)).astype(
         dtype)

@@ -28,6 +28,8 @@ from mixnorm import gmm
 from mixnorm import MixtureNormalization
 from mixnorm.cuda import _compile
 
+import cuda_emulator
+
 CU_FILES = sorted(os.path.basename(p) for p in
                   glob.glob(os.path.join(_compile._DIR, '*.cu')))
 FINITE_DEFINES = ('-Dbits_t=unsigned int', '-DEXP_MASK=0x7F800000u')
@@ -149,31 +151,11 @@ class FakeModule(object):
         return launch
 
 
-def fake_cupy():
-    fake = types.SimpleNamespace()
-    for name in ('empty', 'zeros', 'full', 'asarray', 'ascontiguousarray',
-                 'concatenate', 'ndarray', 'empty_like', 'matmul'):
-        setattr(fake, name, getattr(numpy, name))
-    fake.empty = lambda *a, **k: numpy.zeros(*a, **k)
-    fake.RawModule = FakeModule
-    fake.random = types.SimpleNamespace(seed=lambda v=None: None)
-    fake.cuda = types.SimpleNamespace(
-        Device=lambda: types.SimpleNamespace(id=0))
-    return fake
-
-
 @pytest.fixture
 def fake_gpu(monkeypatch):
-    """NumPy arrays take the kernel path; kernels record their launches."""
-    fake = fake_cupy()
-    for module in (cuda, _compile, cuda.gmm, cuda.mn, cuda.bn, cuda.conv,
-                   cuda.pool, cuda.layout, cuda.random, cuda.finite):
-        monkeypatch.setattr(module, 'cupy', fake)
-    monkeypatch.setattr(cuda, 'enabled', True)
-    monkeypatch.setattr(_compile, '_modules', {})
-    monkeypatch.setattr(_compile, '_functions', {})
-    monkeypatch.setattr(cuda.random, 'uniforms',
-                        cuda.random.DeviceUniforms())
+    """NumPy arrays take the kernel path; kernels record their launches
+    (the emulator's stand-in for CuPy, with recording modules)."""
+    cuda_emulator.install(monkeypatch, FakeModule)
     FakeModule.calls = []
     return FakeModule.calls
 

@@ -72,6 +72,33 @@ def supports(x):
             and x.dtype in (numpy.float32, numpy.float64))
 
 
+def replaces_chainer(switch, x):
+    """Whether an op whose switch (:data:`bn_kernels`, :data:`conv_kernels`
+    or :data:`pool_kernels`) is ``switch`` takes the kernels for array
+    ``x``: ``x`` takes the kernel path (:func:`supports`) and Chainer would
+    not run cuDNN for it."""
+    if not (switch and supports(x)):
+        return False
+    import chainer  # mixnorm has made it importable by now
+    return not (chainer.backends.cuda.cudnn_enabled
+                and chainer.should_use_cudnn('>=auto'))
+
+
+def set_switches(values=None):
+    """Set :data:`bn_kernels`, :data:`conv_kernels` and
+    :data:`pool_kernels` to ``values`` (one bool for all three, or a tuple
+    of three; None: leave them); returns their previous values, as a
+    tuple."""
+    global bn_kernels, conv_kernels, pool_kernels
+    before = bn_kernels, conv_kernels, pool_kernels
+    if values is None:
+        return before
+    if isinstance(values, bool):
+        values = (values,) * 3
+    bn_kernels, conv_kernels, pool_kernels = values
+    return before
+
+
 def available():
     """Whether CuPy is installed and sees a CUDA device."""
     if cupy is None:
