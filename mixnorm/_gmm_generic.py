@@ -286,9 +286,11 @@ def prune_posteriors(log_resp, lam, weights, min_weight):
     components whose mean posterior is below ``min_weight`` are dropped,
     unless heaviest.  Returns ``(weights, resp)``: the kept weights
     renormalised and the posteriors under them (the kept components' log
-    posteriors renormalised among themselves)."""
+    posteriors renormalised among themselves).  A NaN mean posterior
+    (statistics that overflowed) is kept, so that NaN reaches the
+    posteriors instead of every component being dropped."""
     xp = backend.get_array_module(log_resp)
-    keep = (lam >= min_weight) | (lam == lam.max())
+    keep = ~(lam < min_weight) | (lam == lam.max())
     weights = xp.where(keep, weights, 0)
     log_resp = xp.where(keep, log_resp, -xp.inf)
     resp = xp.exp(log_resp - log_resp.max(1, keepdims=True))

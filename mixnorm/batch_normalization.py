@@ -39,8 +39,10 @@ def uses_kernels(link, x):
 
     They serve float32 and float64 CuPy arrays of the parameters' dtype,
     normalized over every axis but axis 1, with more than one value per
-    channel, when the kernels are on (:data:`mixnorm.cuda.bn_kernels`,
-    ``MIXNORM_BN``) and cuDNN is not there to do it.
+    channel and at most 65,535 channels
+    (:func:`mixnorm.cuda.fits_channel_grid`), when the kernels are on
+    (:data:`mixnorm.cuda.bn_kernels`, ``MIXNORM_BN``) and cuDNN is not
+    there to do it.
     """
     if link.axis is not None or not cuda.replaces_chainer(cuda.bn_kernels,
                                                            x):
@@ -48,7 +50,8 @@ def uses_kernels(link, x):
     gamma = link.gamma if link.gamma is not None else link.avg_mean
     return (x.ndim >= 2 and gamma is not None and gamma.shape == x.shape[1:2]
             and gamma.dtype == x.dtype and link.avg_mean.dtype == x.dtype
-            and x.size > x.shape[1])
+            and x.size > x.shape[1]
+            and cuda.fits_channel_grid(x.shape[1]))
 
 
 class BatchNormalizationFunction(function_node.FunctionNode):

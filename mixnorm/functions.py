@@ -221,11 +221,18 @@ class MixtureNormalizationFunction(function_node.FunctionNode):
             all-reduced), and so are T and P in the gradient; dL/dgamma
             and dL/dbeta stay this process's, as for any parameter under
             ChainerMN's multi-node optimizer.
+        flag: an int32 device scalar that the statistics kernel sets when
+            a statistic is not finite
+            (:class:`mixnorm.cuda.finite.DeviceFiniteFlag`), or None.
+            After ``forward``, ``flagged`` tells whether it was passed to
+            the kernel; the other paths leave the check to the caller.
     """
 
     def __init__(self, eps=2e-5, activation=None, affine='output',
-                 weight_scaling=True, fixed=None, comm=None):
+                 weight_scaling=True, fixed=None, comm=None, flag=None):
         check_variant(activation, affine)
+        self.flag = flag
+        self.flagged = False
         self.comm = comm
         self.eps = eps
         self.relu = activation == 'relu'
@@ -257,7 +264,7 @@ class MixtureNormalizationFunction(function_node.FunctionNode):
     def _uses_kernels(self, x):
         return (cuda.supports(x) and self.fixed is None and not self.relu
                 and self.affine == 'output' and self.weight_scaling
-                and self.comm is None)
+                and self.comm is None and cuda.fits_channel_grid(x.shape[1]))
 
     def forward(self, inputs):
         self.retain_inputs((0, 1))
@@ -272,7 +279,8 @@ class MixtureNormalizationFunction(function_node.FunctionNode):
         if self._kernels:
             x3 = x.reshape(x.shape[0], x.shape[1], -1)
             y, lam, mean, var, stats = cuda.mn.forward(
-                x3, gamma, beta, resp, self.eps)
+                x3, gamma, beta, resp, self.eps, self.flag)
+            self.flagged = self.flag is not None
             self.statistics = (lam, mean, var)
             self._saved = (x3, resp, stats)
             return y.reshape(x.shape).astype(out_dtype, copy=False),

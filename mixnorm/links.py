@@ -92,8 +92,10 @@ class MixtureNormalization(FiniteChecks, link.Link):
             (float32 squares overflow beyond about 1e19).  On the CPU the
             call with the bad input raises, before its fit enters the
             queue.  On a GPU the check does not synchronise: a device flag
-            is set by the bad input and copied asynchronously to pinned
-            host memory, and a later training call (or
+            is set by the statistics kernel (by a check of the variances,
+            for the variants on the generic transform) and copied
+            asynchronously to pinned host memory, and a later training
+            call (or
             :meth:`check_finite_now`) raises; the fits of the steps in
             between have entered the queue.
 
@@ -196,15 +198,14 @@ class MixtureNormalization(FiniteChecks, link.Link):
 
     # ------------------------------------------------------------ training
     def _push(self, lam, mean, var):
-        xp = backend.get_array_module(lam)
         for name, value in (('queue_weights', lam),
                             ('queue_means', mean),
                             ('queue_variances', var)):
-            queue = getattr(self, name)
-            if cuda.supports(queue):  # one launch instead of roll + set
+            queue = getattr(self, name)  # moved in place, as BN's averages
+            if cuda.supports(queue):
                 queue = cuda.mn.push(queue, value)
             else:
-                queue = xp.roll(queue, -1, axis=0)
+                queue[:-1] = queue[1:].copy()
                 queue[-1] = value
             setattr(self, name, queue)
         self.n_fits += 1
@@ -237,12 +238,18 @@ class MixtureNormalization(FiniteChecks, link.Link):
         x_array = variable.as_array(x)
         if configuration.config.in_recomputing:
             return self._normalize(x, self._latest_resp(x_array))[0]
+        flag = None
         if self.check_finite:
-            if cuda.supports(x_array):
+            if cuda.supports(x_array):  # NaN/Inf in x reach the statistics
                 self._raise_if_seen()
-            self._check_finite(x_array)
-        y, statistics = self._normalize(x, self._fit(x_array))
-        if self.check_finite:  # overflow in the fit or the statistics
+                flag = self._device_flag.array(x_array)
+            else:
+                self._check_finite(x_array)  # raises before the fit
+        y, node = self._normalize(x, self._fit(x_array), flag)
+        statistics = node.statistics
+        if node.flagged:  # set by the statistics kernel
+            self._device_flag.publish()
+        elif self.check_finite:  # overflow in the fit or the statistics
             self._check_finite(statistics[2])
         self._push(*statistics)
         if self.count_active:
@@ -271,13 +278,14 @@ class MixtureNormalization(FiniteChecks, link.Link):
                     self.name or '(unnamed)'))
         return resp
 
-    def _normalize(self, x, resp):
-        """Apply Eq. 34-36 with posteriors resp; returns (y, statistics)."""
+    def _normalize(self, x, resp, flag=None):
+        """Apply Eq. 34-36 with posteriors resp; returns (y, the node),
+        whose ``statistics`` are the batch's."""
         node = MixtureNormalizationFunction(
             self.eps, self.activation, self.affine, self.weight_scaling,
-            comm=self.comm)
+            comm=self.comm, flag=flag)
         y, = node.apply((x, self.gamma, self.beta, resp))
-        return y, node.statistics
+        return y, node
 
     # ---------------------------------------------------------- inference
     def queue(self):

@@ -6,6 +6,29 @@
 // A barrier waits for the threads that have not returned, as on Volta and
 // later.  Barriers that can never be released (a deadlock: divergent
 // __syncthreads) abort the launch with a message.
+//
+// Schedules (cuda_emulator.py's modes set these with -D):
+//   EMU_ORDER 0: blocks in grid order, and in each round the runnable
+//     threads of a block in thread order; 1: both reversed; 2: both in a
+//     random order (seed EMU_SEED), drawn again for every launch and round.
+//   EMU_POISON: every __shared__ variable filled with 0xFF bytes before
+//     each block (the Python side also fills integer buffers from
+//     cupy.empty with junk), so that reading what was never written shows.
+//   An FMA build (-O2 -mfma -ffp-contract=fast) contracts a * b + c as
+//     the GPU compiler does.
+// What these cover: any order of blocks, any interleaving of the threads
+// of a block between barriers at fiber granularity, results that depend
+// on the order of blocks or threads, uninitialised shared memory and
+// integer buffers, FMA rounding.  What no mode covers: blocks running at
+// the same time (atomics are plain read-modify-writes here, and the
+// inter-block protocol of channel_done only meets the sequential case);
+// threads of a warp or block running at the same time between barriers
+// (a race between two writes, or a write and a read, with no barrier
+// between them is not seen); the memory model (__threadfence is a no-op:
+// a missing fence, or a load served from a stale L1, cannot fail here);
+// warp-synchronous code without __syncwarp; launch limits (registers,
+// shared memory, grid dimensions: tests/test_cuda_source.py builds for
+// sm_90 through ptxas for those); GPU math library rounding (exp, log).
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -18,6 +41,13 @@
 #include <vector>
 #include <csetjmp>
 #include <ucontext.h>
+
+#ifndef EMU_ORDER
+#define EMU_ORDER 0
+#endif
+#ifndef EMU_SEED
+#define EMU_SEED 1
+#endif
 
 using std::exp;
 using std::fabs;
@@ -34,6 +64,7 @@ using std::sqrt;
 #define __forceinline__ inline
 #define __restrict__ __restrict
 #define __shared__ static
+#define __launch_bounds__(...)
 
 struct dim3 { unsigned x, y, z; };
 
@@ -54,6 +85,9 @@ struct Fiber {
 };
 
 constexpr size_t kStack = 1 << 17;
+// the fibers and their stacks, reused by every launch (no function-local
+// static here: those are the kernels' __shared__ variables)
+inline std::vector<Fiber> fiber_pool;
 
 inline ucontext_t scheduler;
 inline jmp_buf scheduler_jb;
@@ -61,6 +95,35 @@ inline Fiber* current = nullptr;
 inline dim3 block_idx, grid_dim, block_dim;
 inline std::function<void()>* body = nullptr;
 inline const char* error = nullptr;
+
+// The __shared__ variables (function-local statics) of the library, as
+// (offset from the library's base, size), for EMU_POISON; set by
+// emu_shared_variables from the library's symbol table.
+inline std::vector<std::pair<size_t, size_t>> shared_vars;
+inline char* library_base = nullptr;
+
+inline void poison_shared() {
+#ifdef EMU_POISON
+    for (auto& v : shared_vars)
+        std::memset(library_base + v.first, 0xFF, v.second);
+#endif
+}
+
+inline uint64_t order_state = 0x9e3779b97f4a7c15ull * EMU_SEED;
+
+// A random permutation of 0..n-1 (EMU_ORDER 2), or the order of EMU_ORDER.
+inline std::vector<size_t> order(size_t n) {
+    std::vector<size_t> out(n);
+    for (size_t i = 0; i < n; ++i) out[i] = EMU_ORDER == 1 ? n - 1 - i : i;
+    if (EMU_ORDER == 2) {
+        for (size_t i = n; i > 1; --i) {
+            uint64_t& z = order_state;
+            z ^= z << 13; z ^= z >> 7; z ^= z << 17;
+            std::swap(out[i - 1], out[z % i]);
+        }
+    }
+    return out;
+}
 
 // Switches use _setjmp/_longjmp, which, unlike swapcontext, make no
 // system call; swapcontext only starts a fiber on its own stack.
@@ -142,10 +205,12 @@ inline void run_block(std::vector<Fiber>& fs) {
         f.ctx.uc_link = &scheduler;
         makecontext(&f.ctx, trampoline, 0);
     }
+    poison_shared();
     size_t live = n;
     while (live > 0) {
         bool ran = false;
-        for (auto& f : fs) {
+        for (size_t t : order(n)) {
+            Fiber& f = fs[t];
             if (f.state != RUN) continue;
             resume(f);
             ran = true;
@@ -173,20 +238,20 @@ const char* launch(void (*k)(A...), dim3 grid, dim3 block, void** args) {
     error = nullptr;
     grid_dim = grid;
     block_dim = block;
-    // the fibers and their stacks are reused by every launch
-    static std::vector<Fiber> pool;
     const size_t n = (size_t)block.x * block.y * block.z;
-    while (pool.size() < n) {
-        pool.emplace_back();
-        pool.back().stack = static_cast<char*>(std::malloc(kStack));
+    while (fiber_pool.size() < n) {
+        fiber_pool.emplace_back();
+        fiber_pool.back().stack = static_cast<char*>(std::malloc(kStack));
     }
-    std::vector<Fiber> fs(pool.begin(), pool.begin() + n);
-    for (unsigned z = 0; z < grid.z && !error; ++z)
-        for (unsigned y = 0; y < grid.y && !error; ++y)
-            for (unsigned x = 0; x < grid.x && !error; ++x) {
-                block_idx = dim3{x, y, z};
-                run_block(fs);
-            }
+    std::vector<Fiber> fs(fiber_pool.begin(), fiber_pool.begin() + n);
+    const size_t blocks = (size_t)grid.x * grid.y * grid.z;
+    for (size_t b : order(blocks)) {
+        if (error) break;
+        block_idx = dim3{(unsigned)(b % grid.x),
+                         (unsigned)(b / grid.x % grid.y),
+                         (unsigned)(b / ((size_t)grid.x * grid.y))};
+        run_block(fs);
+    }
     return error;
 }
 
@@ -251,3 +316,17 @@ template <class A, class B>
 auto min(A a, B b) -> std::common_type_t<A, B> { return a < b ? a : b; }
 template <class A, class B>
 auto max(A a, B b) -> std::common_type_t<A, B> { return a < b ? b : a; }
+
+// The library's __shared__ variables for EMU_POISON: offsets from the
+// library's base (its symbol table's values) and sizes.
+#include <dlfcn.h>
+extern "C" void emu_shared_variables(const unsigned long long* offsets,
+                                     const unsigned long long* sizes,
+                                     int n) {
+    Dl_info info;
+    dladdr((void*)&emu_shared_variables, &info);
+    emu::library_base = static_cast<char*>(info.dli_fbase);
+    emu::shared_vars.clear();
+    for (int i = 0; i < n; ++i)
+        emu::shared_vars.emplace_back(offsets[i], sizes[i]);
+}

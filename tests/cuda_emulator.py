@@ -12,6 +12,14 @@ take the kernel path.
 This checks what the kernels compute, their indexing and their launch
 arguments, but neither memory safety nor timing, nor races between
 threads (a fiber runs until its next barrier).
+
+``MIXNORM_EMULATOR_MODE`` picks an adversarial schedule or build
+(:data:`MODES`; ``cuda_emulator.h`` says what each covers and what none
+can): blocks and threads reversed or shuffled, shared memory and integer
+buffers poisoned, FMA contraction.  Arrays from :func:`device_array` and
+the stand-in's ``zeros`` have what :class:`mixnorm.cuda.finite.DeviceFiniteFlag`
+reads of a CuPy array (``device``, ``data.ptr``), so the NaN/Inf flag
+runs here too.
 """
 import contextlib
 import ctypes
@@ -31,6 +39,28 @@ _CACHE = os.path.join(tempfile.gettempdir(),
                       'mixnorm-cuda-emulator-{}'.format(os.getuid()))
 _libraries = {}
 
+#: mode -> (g++ options, what it does); MIXNORM_EMULATOR_MODE picks one
+MODES = {
+    'default': ((), 'blocks and threads in order'),
+    'reversed': (('-DEMU_ORDER=1',), 'blocks and threads in reverse order'),
+    'shuffled': (('-DEMU_ORDER=2', '-DEMU_SEED=7'),
+                 'blocks and threads in a random order'),
+    'poisoned': (('-DEMU_POISON',), 'shared memory and integer buffers '
+                 'from empty() filled with junk'),
+    'fma': (('-O2', '-mfma', '-ffp-contract=fast'),
+            'a * b + c contracted to FMA'),
+}
+JUNK = 0xA5  # the byte of poisoned integer buffers
+
+
+def mode():
+    """The emulator mode of this process (``MIXNORM_EMULATOR_MODE``)."""
+    name = os.environ.get('MIXNORM_EMULATOR_MODE', 'default')
+    if name not in MODES:
+        raise ValueError('MIXNORM_EMULATOR_MODE must be one of {}, not '
+                         '{!r}'.format(sorted(MODES), name))
+    return name
+
 
 def compiler():
     """The C++ compiler, or None."""
@@ -38,7 +68,8 @@ def compiler():
 
 
 def kernel_names(code):
-    return re.findall(r'extern "C" __global__ void (\w+)\(', code)
+    return re.findall(r'extern "C" __global__ void\s+'
+                      r'(?:__launch_bounds__\([^)]*\)\s*)?(\w+)\(', code)
 
 
 def _library(code, options):
@@ -53,7 +84,8 @@ def _library(code, options):
     text = prelude + '\n' + code + '\n' + launchers
     defines = [o for o in options if o.startswith('-D')]
     # e.g. '-fsanitize=address' (run Python with libasan preloaded)
-    flags = os.environ.get('MIXNORM_EMULATOR_FLAGS', '').split()
+    flags = list(MODES[mode()][0]) + os.environ.get(
+        'MIXNORM_EMULATOR_FLAGS', '').split()
     key = hashlib.sha1('\0'.join([text] + defines + flags).encode()
                        ).hexdigest()
     lib = _libraries.get(key)
@@ -74,7 +106,27 @@ def _library(code, options):
                                done.stderr[-4000:])
         os.replace(tmp, path)
     lib = _libraries[key] = ctypes.CDLL(path)
+    if mode() == 'poisoned':
+        _register_shared(lib, path)
     return lib
+
+
+def _register_shared(lib, path):
+    """Tell the library where its __shared__ variables are: the
+    function-local statics (mangled ``_ZZ``) of its symbol table, but the
+    emulator's own."""
+    out = subprocess.run(['nm', '-S', '--defined-only', path],
+                         capture_output=True, text=True, check=True).stdout
+    found = []
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[3].startswith('_ZZ') \
+                and not parts[3].startswith('_ZZN3emu'):
+            found.append((int(parts[0], 16), int(parts[1], 16)))
+    n = len(found)
+    offsets = (ctypes.c_ulonglong * max(n, 1))(*[o for o, _ in found])
+    sizes = (ctypes.c_ulonglong * max(n, 1))(*[z for _, z in found])
+    lib.emu_shared_variables(offsets, sizes, n)
 
 
 class EmulatedModule(object):
@@ -146,6 +198,14 @@ class EmulatedKernel(object):
 class _Device(object):
     id = 0
 
+    def __eq__(self, other):
+        return isinstance(other, _Device)
+
+    def __ne__(self, other):
+        return not self == other
+
+    __hash__ = object.__hash__
+
     def __enter__(self):
         return self
 
@@ -158,9 +218,39 @@ class _Device(object):
 
 def _empty(shape, dtype=float):
     """Uninitialised memory: NaN for floats (a kernel that reads what
-    it did not write shows), zeros otherwise."""
+    it did not write shows), zeros otherwise (junk in poisoned mode)."""
     dtype = numpy.dtype(dtype)
-    return numpy.full(shape, numpy.nan if dtype.kind == 'f' else 0, dtype)
+    if dtype.kind == 'f':
+        return numpy.full(shape, numpy.nan, dtype)
+    out = numpy.zeros(shape, dtype)
+    if mode() == 'poisoned':
+        out.view(numpy.uint8)[...] = JUNK
+    return out
+
+
+class _Pointer(object):
+    def __init__(self, ptr):
+        self.ptr = ptr
+
+
+class DeviceArray(numpy.ndarray):
+    """A NumPy array with the attributes of a CuPy array that
+    :class:`mixnorm.cuda.finite.DeviceFiniteFlag` reads: ``device`` (the
+    stand-in's one device) and ``data.ptr``."""
+
+    @property
+    def device(self):
+        return _Device()
+
+    @property
+    def data(self):
+        return _Pointer(self.ctypes.data)
+
+
+def device_array(a):
+    """``a`` as a C-contiguous :class:`DeviceArray` (a view where it can
+    be)."""
+    return numpy.ascontiguousarray(a).view(DeviceArray)
 
 
 def fake_cupy(module_class=EmulatedModule):
@@ -173,9 +263,10 @@ def fake_cupy(module_class=EmulatedModule):
         setattr(fake, name, getattr(numpy, name))
     fake.empty = _empty
     fake.empty_like = lambda a, dtype=None: _empty(a.shape, dtype or a.dtype)
+    fake.zeros = lambda *a, **k: device_array(numpy.zeros(*a, **k))
     fake.RawModule = module_class
     fake.random = types.SimpleNamespace(seed=lambda v=None: None)
-    stream = types.SimpleNamespace(ptr=0)
+    stream = types.SimpleNamespace(ptr=0, is_capturing=lambda: False)
     fake.cuda = types.SimpleNamespace(
         Device=lambda *a: _Device(),
         get_current_stream=lambda: stream,
@@ -200,6 +291,7 @@ def install(monkeypatch, module_class=EmulatedModule):
     monkeypatch.setattr(mixnorm.cuda, 'enabled', True)
     monkeypatch.setattr(mixnorm.cuda._compile, '_modules', {})
     monkeypatch.setattr(mixnorm.cuda._compile, '_functions', {})
+    monkeypatch.setattr(mixnorm.cuda._compile, '_counters', {})
     monkeypatch.setattr(mixnorm.cuda.random, 'uniforms',
                         mixnorm.cuda.random.DeviceUniforms())
     EmulatedModule.launches = []

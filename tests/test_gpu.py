@@ -199,6 +199,50 @@ def test_training_forward_does_not_synchronise(k, em_iter):
                                       atol=1e-3)
 
 
+def test_a_replayed_training_forward_moves_the_queue_in_place():
+    """The queue is pushed in place, so a graph's replays push into the
+    link's own queue (a new array per push left the graph writing into
+    memory returned to the pool)."""
+    x = cupy.ascontiguousarray(cupy.asarray(blobs(
+        64 * 64, 448, 3, numpy.float32).reshape(64, 8, 8, 448).transpose(
+            0, 3, 1, 2)))
+    mn = MixtureNormalization(448, n_components=3, em_iter=2,
+                              queue_length=3)
+    mn.to_device('@cupy:0')
+    stream = capture_stream()
+    with stream:
+        for _ in range(2):
+            mn(x)
+    cupy.cuda.Device().synchronize()
+    queue = mn.queue_weights
+    with stream:
+        stream.begin_capture()
+        try:
+            mn(x)
+        finally:
+            graph = stream.end_capture()
+        queue.fill(0)
+        for _ in range(3):
+            graph.launch(stream)
+        stream.synchronize()
+    assert mn.queue_weights is queue
+    numpy.testing.assert_allclose(cupy.asnumpy(queue).sum(1), 1, rtol=1e-5)
+
+
+def test_first_channel_launch_inside_a_capture_raises(monkeypatch):
+    link = mixnorm.BatchNormalization(4)
+    link.to_device('@cupy:0')
+    x = cupy.random.randn(8, 4, 4, 4, dtype=numpy.float32)
+    with capture_stream():
+        link(x)  # compile, the flag, the counters
+    cupy.cuda.Device().synchronize()
+    monkeypatch.setattr(cuda._compile, '_counters', {})
+    with pytest.raises(RuntimeError, match='inside a CUDA graph capture'):
+        capture(lambda: link(x))
+    link(x)  # eager: made now
+    assert cupy.cuda.Device().id in cuda._compile._counters
+
+
 def test_nonfinite_input_is_reported_later_naming_the_link():
     model = chainer.Chain()
     with model.init_scope():

@@ -41,6 +41,7 @@ from mixnorm.cuda import layout  # NOQA: F401
 from mixnorm.cuda import mn  # NOQA: F401
 from mixnorm.cuda import random
 from mixnorm.cuda._compile import cupy
+from mixnorm.cuda._compile import fits_channel_grid  # NOQA: F401
 
 #: Whether CuPy arrays take the kernel path (see the module docstring).
 enabled = os.environ.get('MIXNORM_KERNELS', '1') != '0'

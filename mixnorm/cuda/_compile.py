@@ -26,6 +26,7 @@ FLAT_BLOCKS = 4096      # most blocks of an elementwise kernel
 COL_TARGET = 1024       # blocks aimed at by moments_part and the channel
                         # sums of bn.cu and mn.cu
 SLICE = 4096            # values of a channel one block sums, at least
+MAX_CHANNELS = 65535    # channels of the channel kernels: the grid-y limit
 
 GEOMETRY = ('-DWARPS={}'.format(WARPS), '-DTD={}'.format(TD),
             '-DMAXT={}'.format(MAX_TRIALS), '-DPICK={}'.format(PICK))
@@ -35,7 +36,7 @@ _INCLUDE = '#include "common.cuh"'
 _sources = {}
 _modules = {}
 _functions = {}  # (filename, name, dtype, K, defines) -> kernel function
-_counters = {}  # device id -> zeroed uint32 arrival counters (common.cuh)
+_counters = {}  # device id -> MAX_CHANNELS arrival counters (common.cuh)
 
 
 def source(filename):
@@ -152,16 +153,48 @@ def index_type(size):
 
 def channel_grid(n, c, length):
     """(S, C) blocks of the channel sums over (n, c, length): about
-    COL_TARGET blocks, each summing SLICE values or more."""
+    COL_TARGET blocks, each summing SLICE values or more; C at most
+    MAX_CHANNELS (callers check :func:`fits_channel_grid`)."""
+    if not fits_channel_grid(c):
+        raise ValueError('{} channels: the channel kernels take at most '
+                         '{}'.format(c, MAX_CHANNELS))
     return max(1, min(-(-n * length // SLICE), COL_TARGET // c)), c
 
 
-def channel_counters(c):
-    """The arrival counters of ``channel_done`` for c channels on the
-    current device: zero between launches (the last block resets its
-    channel's), so one array serves every launch on a stream."""
+def fits_channel_grid(c):
+    """Whether c channels fit the channel kernels' grid (C on grid y)."""
+    return 1 <= c <= MAX_CHANNELS
+
+
+def channel_counters():
+    """The arrival counters of ``channel_done`` on the current device.
+
+    MAX_CHANNELS zeros, made once per device by its first channel launch
+    and never replaced, so a captured CUDA graph keeps valid counters.
+    The last block of a channel resets its count, so they are zero between
+    launches, and one set serves every channel launch of the device that
+    runs after the previous one: channel kernels (bn.cu, mn.cu) of one
+    device must run on one stream at a time, or on streams ordered by
+    events.  The first channel launch on a device must not be captured
+    (the zeros would be a node of the graph, not set at once): it raises.
+    """
     device = cupy.cuda.Device().id
     counter = _counters.get(device)
-    if counter is None or counter.size < c:
-        counter = _counters[device] = cupy.zeros(max(c, 1024), numpy.uint32)
+    if counter is None:
+        if _capturing():
+            raise RuntimeError(
+                'mixnorm.cuda: the first batch or mixture normalization on '
+                'device {} is inside a CUDA graph capture; run one call '
+                'before capturing, so that its arrival counters are made '
+                'outside the graph'.format(device))
+        counter = _counters[device] = cupy.zeros(MAX_CHANNELS, numpy.uint32)
     return counter
+
+
+def _capturing():
+    """Whether the current stream is capturing a CUDA graph (a query that
+    CUDA refuses during a capture counts as capturing)."""
+    try:
+        return bool(cupy.cuda.get_current_stream().is_capturing())
+    except Exception:  # cudaErrorStreamCaptureImplicit and the like
+        return True

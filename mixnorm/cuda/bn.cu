@@ -38,7 +38,7 @@ extern "C" __global__ void bn_stats(
     }
     if (!channel_totals<2>(v, partial, counter) || threadIdx.x != 0) return;
     const double m = (double)M, d = v[0] / m;
-    const double var = fmax(v[1] / m - d * d, 0.0);
+    const double var = at_least(v[1] / m - d * d, 0.0);
     const BnStats<real_t> st(stats, C);
     st.mean[c] = (real_t)(shift + d);
     st.inv_std[c] = (real_t)(1.0 / sqrt(var + eps));

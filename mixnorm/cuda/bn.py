@@ -44,7 +44,7 @@ def forward(x3, gamma, beta, eps, running_mean=None, running_var=None,
     stats = cupy.empty(2 * c, x3.dtype)
     _compile.launch(_kernel('bn_stats', x3), grid, (
         x3, n, c, length, float(eps), float(decay), running_mean,
-        running_var, partial, _compile.channel_counters(c), stats, flag))
+        running_var, partial, _compile.channel_counters(), stats, flag))
     y = cupy.empty_like(x3)
     _compile.launch(_kernel('bn_output', x3), _compile.flat_grid(x3.size),
                     (x3, n, c, length, stats, gamma, beta, y))
@@ -60,7 +60,7 @@ def backward(x3, gamma, gy3, stats):
     partial = cupy.empty(2 * grid[0] * c, numpy.float64)
     grads = cupy.empty(2 * c, x3.dtype)  # [ggamma | gbeta]
     _compile.launch(_kernel('bn_grad_stats', x3), grid, (
-        x3, gy3, n, c, length, stats, partial, _compile.channel_counters(c),
+        x3, gy3, n, c, length, stats, partial, _compile.channel_counters(),
         grads))
     gx = cupy.empty_like(x3)
     _compile.launch(_kernel('bn_grad_x', x3), _compile.flat_grid(x3.size),

@@ -21,6 +21,16 @@
     for (long long i = (long long)blockIdx.x * WARPS + (threadIdx.x >> 5);   \
          i < (m); i += (long long)gridDim.x * WARPS)
 
+// max(x, lo) that keeps a NaN x, as NumPy's maximum (fmax returns lo).
+template <class T>
+__device__ __forceinline__ T at_least(T x, T lo) { return x < lo ? lo : x; }
+
+// max(a, b), NaN if either is NaN, as NumPy's maximum (fmax skips NaN).
+template <class T>
+__device__ __forceinline__ T nan_max(T a, T b) {
+    return (a != a || a > b) ? a : b;
+}
+
 template <class T>
 __device__ __forceinline__ T warp_sum(T v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -46,8 +56,10 @@ __device__ T block_sum(T v, T* smem) {
 // Whether this block is the last of the n_slices blocks of a channel to
 // get here, true or false in all its threads; `counter` is the channel's
 // arrival count, 0 before the launch and reset to 0 by the last block.
-// What the other blocks wrote before calling is visible to the last one
-// through loads that bypass L1 (__ldcg).
+// Each block fences its writes before its arrival (release); the last
+// block's thread 0 fences after the atomic that saw every arrival
+// (acquire) before the barrier, so the other blocks' writes are visible
+// to all its threads through loads that bypass L1 (__ldcg).
 __device__ __forceinline__ bool channel_done(unsigned int* counter,
                                              unsigned int n_slices) {
     __shared__ bool last;
@@ -55,7 +67,10 @@ __device__ __forceinline__ bool channel_done(unsigned int* counter,
     __syncthreads();
     if (threadIdx.x == 0) {
         last = atomicAdd(counter, 1u) == n_slices - 1;
-        if (last) *counter = 0;
+        if (last) {
+            __threadfence();  // the other blocks' partials before ours
+            *counter = 0;
+        }
     }
     __syncthreads();
     return last;

@@ -248,8 +248,8 @@ extern "C" __global__ void partition_gmm(
     const real_t c = (move && r.n > 0) ? r.mean : prev[at.e];
     const real_t dm = r.mean - c;
     put(out, D, at, c,
-        fmax((r.m2 + r.n * dm * dm) / (r.n > 1 ? r.n : (real_t)1)
-             + (real_t)reg, floor[at.d]),
+        at_least((r.m2 + r.n * dm * dm) / (r.n > 1 ? r.n : (real_t)1)
+                 + (real_t)reg, floor[at.d]),
         r.n / (real_t)n_rows);
 }
 
@@ -277,13 +277,16 @@ extern "C" __global__ void m_step(
         }
     }
     put(out, D, at, mu,
-        fmax((r.m2 + r.n * dm * dm) / nk + (real_t)reg, floor[at.d]),
+        at_least((r.m2 + r.n * dm * dm) / nk + (real_t)reg, floor[at.d]),
         nk / all);
 }
 
 // Section 5.3: components whose mean posterior (from estep's part) is
 // below min_weight are dropped, unless heaviest; the posteriors are the
-// kept components' log posteriors renormalised among themselves.
+// kept components' log posteriors renormalised among themselves.  A NaN
+// mean posterior (statistics that overflowed) is kept, so that NaN
+// reaches the posteriors instead of every component being dropped, as in
+// the NumPy path.
 extern "C" __global__ void prune(
         const real_t* __restrict__ log_resp, long long m,
         const real_t* __restrict__ part, long long G, double min_weight,
@@ -299,10 +302,10 @@ extern "C" __global__ void prune(
     __syncthreads();
     if (threadIdx.x == 0) {
         real_t top = lam[0];
-        for (int k = 1; k < NK; ++k) top = fmax(top, lam[k]);
+        for (int k = 1; k < NK; ++k) top = nan_max(top, lam[k]);
         real_t ws = 0;
         for (int k = 0; k < NK; ++k) {
-            keep[k] = lam[k] >= (real_t)min_weight || lam[k] == top;
+            keep[k] = !(lam[k] < (real_t)min_weight) || lam[k] == top;
             if (keep[k]) ws += weights_in[k];
         }
         if (blockIdx.x == 0)

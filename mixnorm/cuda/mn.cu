@@ -43,12 +43,13 @@ __device__ __forceinline__ void channel_and_row(long long e, long long C,
 // Eq. 35-36 per channel c: lam_k, the aggregation scales 1/sqrt(lam_k) (1
 // for an absent component), den_k = max(mass_k, tiny), mu_kc, var_kc
 // (centred) and 1/sqrt(var_kc + eps), from the posterior-weighted sums of
-// x less a sample of the channel.
+// x less a sample of the channel.  NaN stays NaN; flag (NULL: none) is set
+// when a sum, a mean or a variance is not finite in real_t.
 extern "C" __global__ void mn_stats(
         const real_t* __restrict__ x, const real_t* __restrict__ resp,
         long long N, long long C, long long L, double eps, double tiny,
         double* __restrict__ partial, unsigned int* __restrict__ counter,
-        real_t* __restrict__ stats) {
+        real_t* __restrict__ stats, int* __restrict__ flag) {
     const long long c = blockIdx.y;
     const index_t M = (index_t)(N * L);
     const double shift = x[c * L];
@@ -69,11 +70,15 @@ extern "C" __global__ void mn_stats(
     if (!channel_totals<3 * NK>(v, partial, counter) || threadIdx.x != 0)
         return;
     const Stats<real_t> st(stats, C);
+    bool finite = true;
     for (int k = 0; k < NK; ++k) {
-        const double den = fmax(v[k], tiny), mu = v[NK + k] / den;
-        const double var = fmax(v[2 * NK + k] / den - mu * mu, 0.0);
+        const double den = at_least(v[k], tiny), mu = v[NK + k] / den;
+        const double var = at_least(v[2 * NK + k] / den - mu * mu, 0.0);
         st.mean[k * C + c] = (real_t)(shift + mu);
         st.var[k * C + c] = (real_t)var;
+        finite = finite && isfinite(v[k]) && isfinite(v[NK + k])
+                 && isfinite(v[2 * NK + k]) && isfinite(st.mean[k * C + c])
+                 && isfinite(st.var[k * C + c]);
         st.inv_std[k * C + c] = (real_t)(1.0 / sqrt(var + eps));
         if (c == 0) {
             const double l = v[k] / (double)M;
@@ -82,6 +87,7 @@ extern "C" __global__ void mn_stats(
             st.den[k] = (real_t)den;
         }
     }
+    if (flag && !finite) *flag = 1;
 }
 
 // Eq. 34 and the affine step: y = gamma * sum_k nu_k scale_k xhat^k + beta.
@@ -169,12 +175,15 @@ extern "C" __global__ void mn_grad_x(
     }
 }
 
-// The queue of fits (Eq. 38-39) one place on: out[t] = queue[t + 1] for
-// t < T - 1 and out[T - 1] = value, for a queue of T rows of `row` values.
+// The queue of fits (Eq. 38-39) one place on, in place: queue[t] =
+// queue[t + 1] for t < T - 1 and queue[T - 1] = value, for a queue of T
+// rows of `row` values; each thread moves its columns down the rows.
 extern "C" __global__ void queue_push(
-        const real_t* __restrict__ queue, long long T, long long row,
-        const real_t* __restrict__ value, real_t* __restrict__ out) {
-    const long long last = (T - 1) * row;
-    FOR_EACH_ELEMENT(e, T * row)
-        out[e] = e < last ? queue[e + row] : value[e - last];
+        real_t* __restrict__ queue, long long T, long long row,
+        const real_t* __restrict__ value) {
+    FOR_EACH_ELEMENT(r, row) {
+        for (long long t = 0; t + 1 < T; ++t)
+            queue[t * row + r] = queue[(t + 1) * row + r];
+        queue[(T - 1) * row + r] = value[r];
+    }
 }

@@ -16,8 +16,12 @@ def _kernel(name, x, n_components):
                            defines=(_compile.index_type(x.size),))
 
 
-def forward(x3, gamma, beta, resp, eps):
+def forward(x3, gamma, beta, resp, eps, flag=None):
     """Eq. 34-36 on x3 of shape (N, C, L) with posteriors resp (N*L, K).
+
+    ``flag``: an int32 device scalar that ``mn_stats`` sets to 1 when a
+    statistic is not finite (:class:`mixnorm.cuda.finite.DeviceFiniteFlag`),
+    or None.
 
     Returns:
         ``(y, lam, mean, var, stats)``; ``stats``, the buffer that
@@ -34,7 +38,7 @@ def forward(x3, gamma, beta, resp, eps):
     partial = cupy.empty(3 * k * grid[0] * c, numpy.float64)
     _compile.launch(_kernel('mn_stats', x3, k), grid, (
         x3, resp, n, c, length, float(eps), float(numpy.finfo(dtype).tiny),
-        partial, _compile.channel_counters(c), stats))
+        partial, _compile.channel_counters(), stats, flag))
     y = cupy.empty_like(x3)
     _compile.launch(_kernel('mn_output', x3, k),
                     _compile.flat_grid(x3.size), (
@@ -57,7 +61,7 @@ def backward(x3, gamma, resp, gy3, stats):
     partial = cupy.empty((2 * k + 2) * grid[0] * c, numpy.float64)
     _compile.launch(_kernel('mn_grad_stats', x3, k), grid, (
         x3, resp, gy3, n, c, length, stats, gamma, partial,
-        _compile.channel_counters(c), grads))
+        _compile.channel_counters(), grads))
     gx = cupy.empty_like(x3)
     _compile.launch(_kernel('mn_grad_x', x3, k),
                     _compile.flat_grid(x3.size), (
@@ -67,13 +71,15 @@ def backward(x3, gamma, resp, gy3, stats):
 
 
 def push(queue, value):
-    """A new queue (T, ...): ``queue[1:]`` then ``value`` (one launch)."""
+    """The queue (T, ...) one place on: ``queue[1:]`` then ``value``, in
+    place (one launch), so that a captured graph's queue stays the link's;
+    returns the queue (a contiguous copy if ``queue`` was not
+    contiguous)."""
     queue = cupy.ascontiguousarray(queue)
     value = _compile.contiguous(value, queue.dtype)
-    out = cupy.empty_like(queue)
     # queue_push uses neither NK nor index_t: the K = 1, 32-bit module
     fn = _compile.kernel('mn.cu', 'queue_push', queue.dtype, 1,
                          defines=(_compile.index_type(0),))
-    _compile.launch(fn, _compile.flat_grid(queue.size),
-                    (queue, len(queue), value.size, value, out))
-    return out
+    _compile.launch(fn, _compile.flat_grid(value.size),
+                    (queue, len(queue), value.size, value))
+    return queue
