@@ -1,8 +1,12 @@
 """The CUDA package on a machine without a GPU.
 
-* Every ``.cu`` file compiles with NVRTC for the options Python passes
-  (needs libnvrtc: the ``nvidia-cuda-nvrtc`` wheel or ``$MIXNORM_NVRTC``;
-  skipped without it).
+* Every ``.cu`` file compiles with NVRTC, for each set of options Python
+  passes plus those CuPy 14 adds for a RawModule, to an sm_90 CUBIN
+  through ptxas, without warnings; ptxas's resource report (``-Xptxas
+  -v``) shows that every kernel can launch with the block size the package
+  gives it (registers x threads <= 65,536, static shared memory <= 48 KiB).
+  Needs libnvrtc (the ``nvidia-cuda-nvrtc`` wheel or ``$MIXNORM_NVRTC``);
+  skipped without it.
 * Every launch matches its kernel's parameter list: the GPU path runs
   against a stand-in for CuPy whose kernels record their arguments, which
   are checked against the signatures parsed from the sources (count,
@@ -63,6 +67,26 @@ def test_every_source_is_tested():
 
 
 # ------------------------------------------------------------ NVRTC
+# Options CuPy 14 adds to a RawModule's (its -I paths aside):
+# assemble_cupy_compiler_options (cupy/_core/core.pyx) and
+# _compile_with_cache_cuda, _compile_using_nvrtc (cupy/cuda/compiler.py).
+# A real architecture (-arch=sm_*) makes NVRTC run ptxas, as CuPy does.
+CUPY_OPTIONS = ('--std=c++17', '-ftz=true',
+                '--device-as-default-execution-space')
+ARCH = '-arch=sm_90'
+BLOCK_REGISTERS = 65536          # 32-bit registers of a block (sm_90)
+STATIC_SHARED = 48 * 1024        # bytes of static shared memory of a block
+KERNEL = re.compile(r'extern "C" __global__ void\s+'
+                    r'(?:__launch_bounds__\([^)]*\)\s*)?(\w+)\((.*?)\)\s*\{',
+                    re.S)
+
+
+def block_threads(name):
+    """Threads per block the package launches kernel ``name`` with."""
+    return {'seed_pick': _compile.PICK, 'uniforms': 128}.get(
+        name, _compile.THREADS)
+
+
 def _nvrtc():
     candidates = [os.environ.get('MIXNORM_NVRTC', '')]
     for entry in sys.path:
@@ -78,30 +102,164 @@ def _nvrtc():
     return None
 
 
+@pytest.fixture(scope='module')
+def nvrtc():
+    lib = _nvrtc()
+    if lib is None:
+        pytest.skip('libnvrtc not found (pip install nvidia-cuda-nvrtc)')
+    return lib
+
+
 def nvrtc_compile(lib, text, opts):
+    """(status, log, CUBIN bytes) of ``text`` built with ``opts``, CuPy's
+    options and ptxas's resource report, for sm_90."""
     prog = ctypes.c_void_p()
     assert lib.nvrtcCreateProgram(ctypes.byref(prog), text.encode(),
                                   b'kernel.cu', 0, None, None) == 0
-    args = [o.encode() for o in opts] + [b'-arch=compute_80']
+    args = [o.encode() for o in tuple(opts) + CUPY_OPTIONS +
+            (ARCH, '-Xptxas', '-v')]
     status = lib.nvrtcCompileProgram(
         prog, len(args), (ctypes.c_char_p * len(args))(*args))
     size = ctypes.c_size_t()
     lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
     log = ctypes.create_string_buffer(size.value)
     lib.nvrtcGetProgramLog(prog, log)
+    cubin = ctypes.c_size_t()
+    if status == 0:
+        assert lib.nvrtcGetCUBINSize(prog, ctypes.byref(cubin)) == 0
     lib.nvrtcDestroyProgram(ctypes.byref(prog))
-    return status, log.value.decode(errors='replace')
+    return status, log.value.decode(errors='replace'), cubin.value
+
+
+def ptxas_resources(log):
+    """{kernel: {'registers', 'smem', 'stack', 'spill_stores',
+    'spill_loads'}} from ptxas's ``-v`` report (absent numbers are 0)."""
+    out, entry, props = {}, None, None
+    for line in log.splitlines():
+        m = re.search(r"Compiling entry function '(\w+)'", line)
+        if m:
+            entry = out.setdefault(m.group(1), {})
+            continue
+        m = re.search(r'Function properties for (\w+)', line)
+        if m:
+            props = out.get(m.group(1))  # None: a device function
+            continue
+        m = re.search(r'(\d+) bytes stack frame, (\d+) bytes spill stores, '
+                      r'(\d+) bytes spill loads', line)
+        if m and props is not None:
+            props.update(zip(('stack', 'spill_stores', 'spill_loads'),
+                             map(int, m.groups())))
+            continue
+        m = re.search(r'Used (\d+) registers', line)
+        if m and entry is not None:
+            smem = re.search(r'(\d+) bytes smem', line)
+            entry['registers'] = int(m.group(1))
+            entry['smem'] = int(smem.group(1)) if smem else 0
+    for resources in out.values():
+        for key in ('stack', 'spill_stores', 'spill_loads'):
+            resources.setdefault(key, 0)
+    return out
+
+
+def launch_problems(resources, threads=block_threads):
+    """Why kernels of ``resources`` (from :func:`ptxas_resources`) cannot
+    launch with ``threads(name)`` threads per block; empty if they can."""
+    problems = []
+    for name, r in sorted(resources.items()):
+        n = threads(name)
+        if 'registers' not in r:
+            problems.append('{}: no register count from ptxas'.format(name))
+        elif r['registers'] * n > BLOCK_REGISTERS:
+            problems.append('{}: {} registers x {} threads > {}'.format(
+                name, r['registers'], n, BLOCK_REGISTERS))
+        if r.get('smem', 0) > STATIC_SHARED:
+            problems.append('{}: {} bytes of static shared memory > '
+                            '{}'.format(name, r['smem'], STATIC_SHARED))
+    return problems
 
 
 @pytest.mark.parametrize('filename', CU_FILES)
-def test_sources_compile_with_nvrtc(filename):
-    lib = _nvrtc()
-    if lib is None:
-        pytest.skip('libnvrtc not found (pip install nvidia-cuda-nvrtc)')
+def test_sources_build_and_launch(nvrtc, filename):
+    text = _compile.source(filename)
+    names = cuda_emulator.kernel_names(text)
+    assert names, filename
     for dtype, k, defines in _variants(filename):
         opts = _compile.options(dtype, k, defines)
-        status, log = nvrtc_compile(lib, _compile.source(filename), opts)
-        assert status == 0 and 'warning' not in log, (filename, opts, log)
+        status, log, cubin = nvrtc_compile(nvrtc, text, opts)
+        resources = ptxas_resources(log)
+        where = (filename, opts, log)
+        # first: NVRTC's log says nothing when ptxas rejects > 48 KiB of
+        # static shared memory
+        assert launch_problems(resources) == [], where
+        assert status == 0 and cubin > 0 and 'warning' not in log, where
+        assert sorted(resources) == sorted(names), where
+
+
+def test_launch_check_rejects_static_shared_memory(nvrtc):
+    source = """extern "C" __global__ void big(double* y) {
+        __shared__ double s[N];
+        s[threadIdx.x] = y[threadIdx.x];
+        __syncthreads();
+        y[threadIdx.x] = s[N - 1 - threadIdx.x];
+    }"""
+    status, log, _ = nvrtc_compile(nvrtc, source, ['-DN=6144'])  # 48 KiB
+    assert status == 0
+    assert launch_problems(ptxas_resources(log)) == []
+    status, log, _ = nvrtc_compile(nvrtc, source, ['-DN=6145'])
+    assert launch_problems(ptxas_resources(log)) == [
+        'big: 49160 bytes of static shared memory > 49152'], log
+
+
+def test_launch_check_rejects_registers(nvrtc):
+    """48 live doubles need more than 64 registers a thread, too many for
+    1,024 threads unless the launch bounds say so."""
+    source = """extern "C" __global__ void BOUNDS greedy(const double* x,
+                                                     double* y) {
+        const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+        double a[48], s = 0;
+        #pragma unroll
+        for (int j = 0; j < 48; ++j) a[j] = x[i * 48 + j];
+        #pragma unroll
+        for (int j = 0; j < 48; ++j)
+            #pragma unroll
+            for (int k = j + 1; k < 48; ++k) s += a[j] * a[k];
+        y[i] = s;
+    }"""
+    status, log, _ = nvrtc_compile(nvrtc, source, ['-DBOUNDS='])
+    problems = launch_problems(ptxas_resources(log), lambda name: 1024)
+    assert status == 0 and len(problems) == 1, (problems, log)
+    assert re.match(r'greedy: \d+ registers x 1024 threads > 65536$',
+                    problems[0]), problems
+    status, log, _ = nvrtc_compile(
+        nvrtc, source, ['-DBOUNDS=__launch_bounds__(1024)'])
+    assert status == 0, log
+    assert launch_problems(ptxas_resources(log), lambda name: 1024) == [], \
+        log
+
+
+def test_ptxas_report_is_parsed():
+    log = '\n'.join([
+        "ptxas info    : 0 bytes gmem",
+        "ptxas info    : Function properties for helper",
+        "ptxas         .     8 bytes stack frame, 0 bytes spill stores, "
+        "0 bytes spill loads",
+        "ptxas info    : Compiling entry function 'a' for 'sm_90'",
+        "ptxas info    : Function properties for a",
+        "ptxas         .     816 bytes stack frame, 4 bytes spill stores, "
+        "8 bytes spill loads",
+        "ptxas info    : Used 72 registers, used 1 barriers, 816 bytes "
+        "cumulative stack size",
+        "ptxas info    : Compiling entry function 'b' for 'sm_90'",
+        "ptxas info    : Used 40 registers, used 1 barriers, 8200 bytes smem"])
+    resources = ptxas_resources(log)
+    assert resources == {
+        'a': {'registers': 72, 'smem': 0, 'stack': 816, 'spill_stores': 4,
+              'spill_loads': 8},
+        'b': {'registers': 40, 'smem': 8200, 'stack': 0, 'spill_stores': 0,
+              'spill_loads': 0}}
+    assert launch_problems(resources, lambda name: 1024) == [
+        'a: 72 registers x 1024 threads > 65536']
+    assert launch_problems({'c': {}}) == ['c: no register count from ptxas']
 
 
 def test_geometry_comes_from_python():
@@ -122,9 +280,7 @@ def signatures():
     out = {}
     for filename in CU_FILES:
         text = _compile.source(filename)
-        for name, params in re.findall(
-                r'extern "C" __global__ void (\w+)\((.*?)\)\s*\{', text,
-                re.S):
+        for name, params in KERNEL.findall(text):
             parsed = []
             for p in params.split(','):
                 p = re.sub(r'\b(const|__restrict__)\b', ' ', p).split()
@@ -187,9 +343,7 @@ def check_calls(calls):
             else:
                 assert ctype == 'double' and isinstance(arg, float), \
                     (where, type(arg))
-        threads = {'seed_pick': _compile.PICK, 'uniforms': 128}.get(
-            name, _compile.THREADS)
-        assert block == (threads,), (name, block)
+        assert block == (block_threads(name),), (name, block)
         assert all(isinstance(g, int) and g >= 1 for g in grid), (name, grid)
 
 
@@ -289,7 +443,8 @@ def test_timed_launches_add_up_per_kernel(fake_gpu, monkeypatch):
 
     monkeypatch.setattr(_compile.cupy, 'cuda', types.SimpleNamespace(
         Event=Event, get_elapsed_time=lambda a, b: float(b.t - a.t),
-        Device=_compile.cupy.cuda.Device))
+        Device=_compile.cupy.cuda.Device,
+        get_current_stream=_compile.cupy.cuda.get_current_stream))
     totals = {}
     x = numpy.random.RandomState(0).randn(4, 5, 9).astype(numpy.float32)
     with _compile.timed_launches(totals):

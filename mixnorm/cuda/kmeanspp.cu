@@ -37,13 +37,14 @@ extern "C" __global__ void seed_dist(
     }
 }
 
-// k-means++ round `step` (one block of PICK threads).  step 0 draws the
-// first centre uniformly.  Step s >= 1 keeps the best candidate of round
-// s - 1 (least potential; round 0 had one) as centre s - 1, then, if s < K,
+// k-means++ round `step` (one block of PICK threads; the launch bounds make
+// ptxas fit PICK threads' registers in a block).  step 0 draws the first
+// centre uniformly.  Step s >= 1 keeps the best candidate of round s - 1
+// (least potential; round 0 had one) as centre s - 1, then, if s < K,
 // draws T candidates with probability proportional to the squared distance
 // to the nearest centre (the first index whose cumulative distance reaches
 // u * total, as searchsorted does), or, if s == K, writes the centres.
-extern "C" __global__ void seed_pick(
+extern "C" __global__ void __launch_bounds__(PICK) seed_pick(
         const real_t* __restrict__ x, const real_t* __restrict__ shift,
         long long m, long long D, const double* __restrict__ u,
         long long step, long long K, long long T,
