@@ -1,40 +1,69 @@
 #!/usr/bin/env bash
-# The device check, in one call on a GPU machine:
+# The device check, one command on a GPU machine, in the repository's root:
 #   bash benchmarks/gpu_check.sh [--study STUDY.yaml] [--no-checks]
-# installs the wheels carried in .whl/ (Chainer 7.8.1 and the pure-Python
-# packages it and pytest need) into .site, runs the GPU tests, then the
+# installs the wheels carried in .whl/ (Chainer 7.8.1 and what it needs
+# beyond the machine's packages) into .site, runs the GPU tests, then the
 # layer, convolution, training-step, breakdown and GMM benchmarks (the
 # steps' limits add up to 600 s, each far above its expected time;
 # --no-checks skips the tests and benchmarks).  With --study FILE, and
 # only if the GPU tests passed (or were skipped), it then runs that study
-# (scripts/study.sh, sequentially) on .data/cifar10-jpeg.zip (copy the zip
-# there, an ignored folder, for that call only) in what is left of
-# MIXNORM_CHECK_BUDGET (default 570 s, for a 600 s call) less 60 s, with
-# runs in runs/studies/<name>/; it is skipped when under 120 s are left.
-# The study's report and plot come back in $OUT, and $OUT/study-runs.tgz
-# holds what a later call needs to continue it (`python -m train.study
-# pack`: no model.npz, no snapshots of finished runs): unpack it with
-# `tar xzf study-runs.tgz -C runs/studies` and carry runs/studies/<name>.
-# A run cut by the budget keeps its finished epochs and resumes from them.
-# Past runs and their durations: benchmarks/results/gpu-check-history.md.
-# Dry run on a CPU, with python3 on PATH running an environment of
-# scripts/setup_env.sh (the GPU steps fail, the rest runs; 2 min):
-#   OUT=/tmp/out MIXNORM_CHECK_BUDGET=200 MIXNORM_CHECK_DEVICE=@numpy \
-#   MIXNORM_CHECK_TRAIN_ARGS="--train-subset 256 --test-subset 16" \
-#   bash benchmarks/gpu_check.sh --no-checks --study studies/bn2-mn2.yaml
-# Results go to $OUT (at most 8 files come back: step logs are in logs.tgz,
-# and so is env.txt with --study).
+# (scripts/study.sh, sequentially) on .data/cifar10-jpeg.zip in what is
+# left of MIXNORM_CHECK_BUDGET (default 570 s, for a 600 s call) less
+# 60 s, with runs in runs/studies/<name>/; it is skipped when under 120 s
+# are left.  The study's report and plot come back in $OUT, and
+# $OUT/study-runs.tgz holds what a later call needs to continue it
+# (`python -m train.study pack`: no model.npz, no snapshots of finished
+# runs).  A run cut by the budget keeps its finished epochs and resumes
+# from them.  Past runs and their durations:
+# benchmarks/results/gpu-check-history.md.
 #
-# From a session with a GPU lease (the machine has Python 3.12, NumPy 2.x and
-# cupy-cuda13x, no Chainer, no cuDNN):
-#   run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=480)
-#   run(command="bash benchmarks/gpu_check.sh --no-checks --study "
-#               "studies/bn2-mn2.yaml", carry=[".whl", ".data"],
-#       timeout_s=600)
-# Prepare .whl/ first, on the development machine:
-#   python -m pip wheel --no-deps --no-build-isolation chainer==7.8.1 -w .whl
-#   python -m pip wheel --no-deps six filelock typing_extensions pytest \
-#       iniconfig pluggy packaging pygments -w .whl
+# Results go to $OUT (default /tmp/mixnorm-gpu-check; at most 8 files come
+# back from a GPU machine): gpu_check.log and logs.tgz (every step's log),
+# then without --study env.txt and the benchmark tables (*-gpu.md; gmm's
+# is in logs.tgz), with --study the report (study-<name>.md, .png) and
+# study-runs.tgz, the tables and env.txt then in logs.tgz.
+#
+# Prepare on the development machine, in the repository's root.  .whl/
+# holds Chainer and what it needs beyond what the GPU machine is known to
+# have: Python 3.12, NumPy 2, cupy-cuda13x, setuptools, six, filelock,
+# pytest, PyYAML, Pillow, matplotlib and scipy.  Chainer 7.8.1 requires
+# numpy, six, filelock, setuptools, typing_extensions (its optimizers
+# import it) and protobuf (only for chainer.links.caffe and the Caffe
+# exporter, which nothing here imports).  Chainer is an sdist whose
+# setup.py imports pkg_resources: build it with a Python whose setuptools
+# is < 82.
+#   py=.venv/pinned/bin/python
+#   rm -rf .whl
+#   $py -m pip wheel --no-deps --no-build-isolation chainer==7.8.1 -w .whl
+#   $py -m pip wheel --no-deps typing_extensions -w .whl
+#
+# For --study, also the data, in .data/ (ignored, like .whl/):
+#   mkdir -p .data && cp PATH/TO/cifar10-jpeg.zip .data/
+#
+# On the GPU machine, in a call of at most 600 s that carries .whl/ beside
+# the working tree:
+#   bash benchmarks/gpu_check.sh
+# and a study, in a call of 600 s that carries .whl/ and .data/:
+#   bash benchmarks/gpu_check.sh --no-checks --study studies/bn2-mn2.yaml
+# To continue that study in a later call, unpack its runs here and carry
+# runs/studies/bn2-mn2 with .whl/ and .data/:
+#   mkdir -p runs/studies && tar xzf study-runs.tgz -C runs/studies
+#
+# Other settings: MIXNORM_CHECK_DEVICE (default @cupy:0),
+# MIXNORM_CHECK_TRAIN_ARGS (more `python -m train` arguments for the
+# study's runs), OUT.  A dry run on a CPU: MIXNORM_CHECK_DEVICE=@numpy;
+# then the import step does not require CUDA, the GPU tests are all
+# skipped (pytest's exit 5 is accepted) and breakdown.py, which needs
+# CuPy, only prints its --help; MIXNORM_CHECK_QUICK=1 passes --quick to
+# the other benchmarks.  python3 on PATH: any environment with the
+# project's requirements (tests/test_gpu_check.py makes one of the GPU
+# machine's packages alone and rehearses both commands above so, the
+# study on tiny data, from a copy of the working tree):
+#   OUT=/tmp/out MIXNORM_CHECK_DEVICE=@numpy MIXNORM_CHECK_QUICK=1 \
+#       bash benchmarks/gpu_check.sh
+#   OUT=/tmp/out MIXNORM_CHECK_BUDGET=200 MIXNORM_CHECK_DEVICE=@numpy \
+#       MIXNORM_CHECK_TRAIN_ARGS="--train-subset 256 --test-subset 16" \
+#       bash benchmarks/gpu_check.sh --no-checks --study studies/bn2-mn2.yaml
 set -u
 study=
 checks=1
@@ -49,11 +78,32 @@ done
 budget=${MIXNORM_CHECK_BUDGET:-570}  # seconds for the whole call
 device=${MIXNORM_CHECK_DEVICE:-@cupy:0}
 read -r -a train_args <<< "${MIXNORM_CHECK_TRAIN_ARGS:-}"
+quick=()
+[ "${MIXNORM_CHECK_QUICK:-0}" = 1 ] && quick=(--quick)
+dry=0
+[ "$device" != "${device#@numpy}" ] && dry=1
 OUT=${OUT:-/tmp/mixnorm-gpu-check}
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)  # absolute: the cd below
+root=$(cd "$(dirname "$0")/.." && pwd)
+# the study file as seen from the root (its report names it)
+[ -n "$study" ] && [ -f "$study" ] &&
+    study=$(realpath --relative-to="$root" "$study")
+cd "$root"
+data=.data/cifar10-jpeg.zip
+# what a call must carry: missing, it would fail only after minutes
+if ! compgen -G '.whl/chainer-*.whl' > /dev/null; then
+    echo "gpu_check: no .whl/chainer-*.whl: prepare and carry .whl" \
+         "(see $0)" >&2
+    exit 2
+fi
+if [ -n "$study" ] && { [ ! -f "$study" ] || [ ! -f "$data" ]; }; then
+    echo "gpu_check: --study needs the study file ($study) and $data" \
+         "(carry .data)" >&2
+    exit 2
+fi
 LOGS=$(mktemp -d)
-mkdir -p "$OUT"
-cd "$(dirname "$0")/.."
 exec > >(tee "$OUT/gpu_check.log") 2>&1
+tee_pid=$!
 export PYTHONPATH=.site:.
 export PYTHONUNBUFFERED=1
 export CUPY_CACHE_DIR=/tmp/mixnorm-cupy-cache
@@ -62,21 +112,29 @@ status=0
 # warnings that every Python step prints on this machine
 noise='UserWarning|warnings.warn|cuDNN is not|reinstall CuPy|install-cudnn|_bootstrap._gcd'
 
-step() {  # step NAME SECONDS COMMAND...: run with a time limit, log it
-    local name=$1 limit=$2
+step() {  # step NAME SECONDS [--accept RC] COMMAND...: run with a limit, log
+    local name=$1 limit=$2 accept=0 note=
     shift 2
+    if [ "$1" = --accept ]; then accept=$2; shift 2; fi
     echo "=== $name ($(date -u +%H:%M:%S), limit ${limit}s)"
     timeout -k 10 "$limit" "$@" > "$LOGS/$name.log" 2>&1
     local rc=$?
     grep -v -E "$noise" "$LOGS/$name.log" | tail -n 70
-    echo "=== $name: exit $rc"
-    [ "$rc" -eq 0 ] || status=1
+    if [ "$rc" -ne 0 ] && [ "$rc" -eq "$accept" ]; then
+        note=" (accepted in a dry run)"
+    elif [ "$rc" -ne 0 ]; then
+        status=1
+    fi
+    echo "=== $name: exit $rc$note"
     return "$rc"
 }
 
-# with a study, env.txt goes into logs.tgz: at most 8 files come back
-envfile=$OUT/env.txt
-[ -n "$study" ] && envfile=$LOGS/env.txt
+# with a study, env.txt and the tables go into logs.tgz: at most 8 files
+# come back
+res=$OUT
+[ -n "$study" ] && res=$LOGS
+[ "$dry" = 1 ] && echo "=== dry run on $device: CUDA not required, GPU" \
+    "tests skipped, breakdown.py --help only"
 {
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
     python3 --version
@@ -84,35 +142,45 @@ envfile=$OUT/env.txt
 "cupy", cupy.__version__, "CUDA", cupy.cuda.runtime.runtimeGetVersion())'
     lscpu | grep -E 'Model name|^CPU\(s\)'
     date -u +%Y-%m-%dT%H:%M:%SZ
-} > "$envfile" 2>&1
-cat "$envfile"
+} > "$res/env.txt" 2>&1
+cat "$res/env.txt"
 
-step install 60 python3 -m pip install -q --no-index --no-deps \
+# --upgrade: a warm machine keeps .site (ignored) from the last call
+step install 60 python3 -m pip install -q --no-index --no-deps --upgrade \
     --target .site .whl/*.whl
-step import 40 python3 -c 'import mixnorm, chainer
+step import 40 env MIXNORM_CHECK_DRY=$dry python3 -c 'import os
+import mixnorm, chainer
 from chainer.backends import cuda
-print("chainer", chainer.__version__, "cuda", cuda.available,
-      "cudnn", cuda.cudnn_enabled)
-assert cuda.available, "Chainer does not see CUDA"'
+print("chainer", chainer.__version__, "from",
+      os.path.dirname(chainer.__file__))
+print("cuda", cuda.available, "cudnn", cuda.cudnn_enabled)
+assert cuda.available or os.environ["MIXNORM_CHECK_DRY"] == "1", \
+    "Chainer does not see CUDA"'
 tests_ok=0
 if [ "$checks" = 1 ]; then
+    accept=0
+    # a CPU dry run has no GPU test to run (pytest exit 5: none collected)
+    [ "$dry" = 1 ] && accept=5
     # tests/test_gpu.py turns the kernels on itself
-    step tests 150 python3 -m pytest -m gpu -v -rs -p no:cacheprovider \
-        --tb=short --durations=8 tests/test_gpu.py
+    step tests 150 --accept "$accept" python3 -m pytest -m gpu -v -rs \
+        -p no:cacheprovider --tb=short --durations=8 tests/test_gpu.py
     tests_ok=$?
-    # a CPU dry run has no GPU test to run (pytest exit 5: all skipped)
-    [ "$device" != "${device#@numpy}" ] && [ "$tests_ok" -eq 5 ] && tests_ok=0
+    [ "$tests_ok" -eq "$accept" ] && tests_ok=0
     export MIXNORM_KERNELS=1  # the benchmarks time the kernel path (the default)
     step layer 90 python3 benchmarks/layer.py --device "$device" \
-        --out "$OUT/layer-gpu.md"
+        ${quick[@]+"${quick[@]}"} --out "$res/layer-gpu.md"
     step conv 50 python3 benchmarks/conv.py --device "$device" \
-        --out "$OUT/conv-gpu.md"
+        ${quick[@]+"${quick[@]}"} --out "$res/conv-gpu.md"
     step step 130 python3 benchmarks/step.py --device "$device" \
-        --out "$OUT/step-gpu.md"
-    step breakdown 40 python3 benchmarks/breakdown.py --device "$device" \
-        --out "$OUT/breakdown-gpu.md"
+        ${quick[@]+"${quick[@]}"} --out "$res/step-gpu.md"
+    if [ "$dry" = 1 ]; then  # CUDA events and graphs: GPU only
+        step breakdown 40 python3 benchmarks/breakdown.py --help
+    else
+        step breakdown 40 python3 benchmarks/breakdown.py --device "$device" \
+            --out "$res/breakdown-gpu.md"
+    fi
     step gmm 40 python3 benchmarks/gmm.py --device "$device" \
-        --out "$LOGS/gmm-gpu.md"
+        ${quick[@]+"${quick[@]}"} --out "$LOGS/gmm-gpu.md"
     tar czf "$OUT/logs.tgz" -C "$LOGS" .  # again at the end
 fi
 
@@ -121,9 +189,8 @@ if [ -n "$study" ] && [ "$tests_ok" -ne 0 ]; then
 elif [ -n "$study" ] && [ $((budget - SECONDS)) -lt 120 ]; then
     echo "=== study skipped: under 120 s of the budget left"
 elif [ -n "$study" ]; then
-    data=.data/cifar10-jpeg.zip
     runs=${MIXNORM_RUNS:-runs}/studies  # as scripts/study.sh
-    export MIXNORM_CACHE=/tmp/mixnorm-cache
+    export MIXNORM_CACHE=${MIXNORM_CACHE:-/tmp/mixnorm-cache}
     step decode 90 python3 -c "from train.data import load_dataset
 load_dataset('cifar10', '$data')"
     # what is left of the budget, less 60 s for packing; the study stops
@@ -134,12 +201,22 @@ load_dataset('cifar10', '$data')"
         "$study" --budget "$limit" --results "$OUT" --data "$data" \
         --device "$device" ${train_args[@]+"${train_args[@]}"} 2>&1 \
         | tee "$LOGS/study.log" | grep -v -E "$noise"
-    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+    rc=${PIPESTATUS[0]}
+    echo "=== study: exit $rc"
+    [ "$rc" -eq 0 ] || status=1
     # a study on subsets reports into its runs folder
     cp "$runs"/*/study-*.md "$runs"/*/study-*.png "$OUT"/ 2> /dev/null
     step pack 30 python3 -m train.study pack "$study" "$OUT/study-runs.tgz" \
         --runs "$runs"
 fi
 tar czf "$OUT/logs.tgz" -C "$LOGS" .
+rm -rf "$LOGS"
 echo "=== done, status $status"
+# $OUT/gpu_check.log is complete once tee has read everything: close its
+# input, then wait for it (at most 10 s)
+exec > /dev/null 2>&1
+for _ in $(seq 100); do
+    kill -0 "$tee_pid" 2> /dev/null || break
+    sleep 0.1
+done
 exit $status
