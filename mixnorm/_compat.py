@@ -13,8 +13,11 @@ newer stacks removed:
   ``chainer.gradient_check`` imports).
 
 :func:`patch` fills in exactly what is missing and nothing else: a working
-module is never replaced.  It runs when :mod:`mixnorm` is imported, so
-``import mixnorm`` before ``import chainer`` is all a user needs.
+module is never replaced.  It runs when :mod:`mixnorm` is imported and, in
+an installed mixnorm, before a process's first ``import chainer`` (the
+``mixnorm-chainer-hook.pth`` file and ``_mixnorm_chainer_hook.py``), so
+Chainer imports in either order.  That hook loads this module before the
+package: it must import nothing from :mod:`mixnorm`.
 """
 import importlib
 import re
