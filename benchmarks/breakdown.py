@@ -44,6 +44,7 @@ import chainer  # noqa: E402
 import chainer.links as L  # noqa: E402
 
 from benchmarks.layer import activations, median_ms, step  # noqa: E402
+from train.device import get_or_exit  # noqa: E402
 from train.machine import device_name, versions  # noqa: E402
 
 
@@ -192,8 +193,12 @@ def main(argv=None):
                         help='the paper\'s "EM iter." (k-means + EM)')
     parser.add_argument('--out', default=None)
     args = parser.parse_args(argv)
+    device = get_or_exit(args.device, parser.prog)
+    if device.xp is numpy:
+        parser.exit(2, '{}: error: --device {}: this benchmark times GPU '
+                       'kernels; pass --device @cupy:N\n'.format(
+                           parser.prog, args.device))
     import cupy
-    device = chainer.get_device(args.device)
     device.use()
     sync = cupy.cuda.Device(device.device.id).synchronize
     stream = cupy.cuda.Stream()

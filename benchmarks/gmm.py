@@ -49,6 +49,7 @@ import numpy  # noqa: E402
 
 import chainer  # noqa: E402
 
+from train.device import get_or_exit  # noqa: E402
 from train.machine import device_name, versions  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
@@ -154,7 +155,7 @@ def main(argv=None):
     parser.add_argument('--out', default=None,
                         help='markdown file (default results/gmm-<dev>.md)')
     args = parser.parse_args(argv)
-    device = chainer.get_device(args.device)
+    device = get_or_exit(args.device, parser.prog)
     on_gpu = device.xp is not numpy
     rounds = args.rounds or (5 if args.quick else 9)
     if args.quick:

@@ -45,6 +45,7 @@ import numpy  # noqa: E402
 import chainer  # noqa: E402
 import chainer.links as L  # noqa: E402
 
+from train.device import get_or_exit  # noqa: E402
 from train.machine import device_name, versions  # noqa: E402
 from benchmarks.throughput import load_grid  # noqa: E402
 
@@ -113,7 +114,7 @@ def main(argv=None):
     parser.add_argument('--bandwidth', type=float, default=4800.0,
                         help='GB/s of the BN floor (default: H200)')
     args = parser.parse_args(argv)
-    device = chainer.get_device(args.device)
+    device = get_or_exit(args.device, parser.prog)
     device.use()
     on_gpu = device.xp is not numpy
     rounds = args.rounds or (3 if args.quick else (15 if on_gpu else 5))

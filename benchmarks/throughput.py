@@ -52,7 +52,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 import mixnorm  # noqa: E402
 import models  # noqa: E402
 from train.machine import device_name  # noqa: E402
-from train.runner import default_device  # noqa: E402
+from train.device import get_or_exit  # noqa: E402
 
 import numpy  # noqa: E402
 
@@ -342,7 +342,7 @@ def main(argv=None):
         chainer.config.use_cudnn = 'never'
     args.em_iter = em_iter
 
-    device = chainer.get_device(args.device or default_device())
+    device = get_or_exit(args.device, parser.prog)
     device.use()
     results = []
     for batch, dim in settings:

@@ -75,12 +75,15 @@ runs_root=${MIXNORM_RUNS:-runs}
 # train_configs CONFIG... [-- TRAIN_ARGS...]
 # Trains configs/<path>.yaml into $runs_root/<path>, skipping finished runs
 # and resuming interrupted ones; TRAIN_ARGS go to every `python -m train`.
+# Prints "run i of n: CONFIG" before each.
 train_configs() {
-  local cfgs=() cfg rel
+  local cfgs=() cfg rel i=0
   while [ $# -gt 0 ] && [ "$1" != -- ]; do cfgs+=("$1"); shift; done
   [ $# -gt 0 ] && shift
   for cfg in "${cfgs[@]}"; do
     rel=${cfg#configs/}
+    i=$((i + 1))
+    echo "$(basename "$0"): run $i of ${#cfgs[@]}: $cfg" >&2
     "$py" -m train --config "$cfg" --out "$runs_root/${rel%.yaml}" \
       --resume "$@"
   done

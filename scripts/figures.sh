@@ -15,6 +15,12 @@
 # cifar10 where CIFAR-100 is missing).  Extra arguments go to every run
 # (e.g. --device @cupy:0, --data PATH, --epochs 25).
 #
+# Before it trains anything, it checks that the data (--data, else
+# MIXNORM_DATA, else chainer.datasets) holds the dataset of every run the
+# figures need (`python -m train.figures N --check-data`), and otherwise
+# stops with exit status 2 and the --dataset to pass.  It prints a line
+# before each run it trains or skips (run i of n).
+#
 # --tiny: reduced runs for a CPU (2 epochs on 256 training / 64 test
 # images; later arguments override these) into ${MIXNORM_RUNS:-runs/tiny},
 # so that they never mix with full ones.  Figures over reduced runs are
@@ -39,9 +45,22 @@ esac
 which=${1:-all}
 [ $# -gt 0 ] && shift
 figures=$(choose "$which" 1 2 3 4 8 9) || exit 2
+data=${MIXNORM_DATA:-}
+prev=
+for a in "$@"; do  # the --data that the runs will get
+  case $a in --data=*) data=${a#--data=} ;; esac
+  [ "$prev" = --data ] && data=$a
+  prev=$a
+done
+for n in $figures; do
+  "$py" -m train.figures "$n" --dataset "$dataset" --check-data \
+    ${data:+--data "$data"} || {
+    echo "figures.sh: stopped before training anything" >&2; exit 2; }
+done
 for n in $figures; do
   mapfile -t cfgs < <("$py" -m train.figures "$n" --dataset "$dataset" \
     --list-configs)
+  echo "figures.sh: Figure $n: ${#cfgs[@]} runs (finished ones are skipped)" >&2
   train_configs "${cfgs[@]}" -- ${limits[@]+"${limits[@]}"} "$@"
   "$py" -m train.figures "$n" --dataset "$dataset" --runs "$runs_root" \
     --out "results/figure$n.md" --reduced-out "$runs_root/figures/figure$n.md"

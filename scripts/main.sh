@@ -9,7 +9,8 @@
 # driver's CUDA version (nvidia-smi) and builds the matching environment
 # (CUDA 12: pinned + CuPy 13; CUDA 13: modern + CuPy 14); the device is
 # then the trainer's default (a GPU when CuPy sees one), or --device.
-# The budget follows the device unless given:
+# An unusable --device (e.g. @cupy:0 without CuPy) stops it with one line
+# and exit status 2.  The budget follows the usable device unless given:
 #   --quick (the default on a CPU, ~10 min on 2 cores): 4 epochs on a fixed
 #       2,560-image training subset, evaluated on a fixed 1,000-image test
 #       subset;
@@ -39,15 +40,26 @@ while [ $# -gt 0 ]; do
 done
 dry_run=${MIXNORM_DRY_RUN:-0}
 
-# The device: --device, else the trainer's default in the chosen Python
-# (in a dry run, a GPU when the driver is new enough for CuPy here).
-if [ -z "$device" ] && [ "$dry_run" = 1 ]; then
-  device=@numpy
-  if [ "${gpu_cuda:-0}" -ge 12 ] && { [ -n "${MIXNORM_PYTHON:-}" ] || [ -n "$env_cuda" ]; }; then
-    device=@cupy:0
+# The device: --device, else the trainer's default, as the chosen Python
+# finds it usable (python -m train.device: one line and exit 2 when it is
+# not).  A dry run builds no Python: a GPU when the driver is new enough
+# for CuPy here, or --device, unchecked.
+checked=", the device usable here"
+if [ "$dry_run" = 1 ]; then
+  checked=" (dry run: the device is not checked)"
+  if [ -z "$device" ]; then
+    device=@numpy
+    if [ "${gpu_cuda:-0}" -ge 12 ] && { [ -n "${MIXNORM_PYTHON:-}" ] || [ -n "$env_cuda" ]; }; then
+      device=@cupy:0
+    fi
   fi
-elif [ -z "$device" ]; then
-  device=$("$py" -c 'from train.runner import default_device; print(default_device())' | tail -n 1)
+else
+  if ! found=$("$py" -m train.device ${device:+"$device"} 2>&1); then
+    found=${found##*$'\n'}
+    echo "main.sh: error: ${found#train.device: error: }" >&2
+    exit 2
+  fi
+  device=${found##*$'\n'}
 fi
 case $device in
   @cupy*) device_text="$device, $gpu_text" ;;
@@ -60,6 +72,9 @@ case $device in
 esac
 if [ -z "$budget" ]; then
   case $device in @cupy*) budget=25ep ;; *) budget=quick ;; esac
+  budget_why="chosen for $device$checked; choose with --quick, --25ep or --full"
+else
+  budget_why="as asked"
 fi
 case $budget in
   quick) limits=(--epochs 4 --train-subset 2560 --test-subset 1000)
@@ -71,6 +86,7 @@ case $budget in
 esac
 out=$runs_root/main/$budget
 echo "main.sh: device $device_text"
+echo "main.sh: $budget budget: $budget_why"
 echo "main.sh: budget $budget_text; runs in $out"
 
 step() {  # step COMMAND...: run it, or print it in a dry run

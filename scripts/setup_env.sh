@@ -48,13 +48,26 @@ echo "setup_env: building $venv from $py" >&2
 rm -rf "$venv"
 "$py" -m venv "$venv"
 pip() { "$venv/bin/python" -m pip -q --disable-pip-version-check "$@"; }
-pip install "$tools_spec" wheel "$numpy_spec" >&2
-pip install --no-build-isolation chainer==7.8.1 >&2
+step() {  # step TEXT COMMAND...: a line now and every 20 s while it runs
+  local text=$1 ticker rc=0
+  shift
+  echo "setup_env: $text" >&2
+  ( while sleep 20 > /dev/null 2>&1 < /dev/null; do
+      echo "setup_env: $text: still running (${SECONDS} s so far)"
+    done ) >&2 &
+  ticker=$!
+  "$@" || rc=$?
+  kill "$ticker" 2> /dev/null || true
+  return "$rc"
+}
+step "[1/3] setuptools, wheel, NumPy" pip install "$tools_spec" wheel "$numpy_spec" >&2
+step "[2/3] Chainer 7.8.1 (built from source, a few minutes)" pip install --no-build-isolation chainer==7.8.1 >&2
 [ "$kind" = modern ] && pip install -U setuptools >&2
 extras=test,multinode
 # modern: NVRTC, so that the tests compile the CUDA sources without a GPU
 [ "$kind" = modern ] && [ "$(uname -sm)" = "Linux x86_64" ] && extras="$extras,nvrtc"
 [ -n "${MIXNORM_CUDA:-}" ] && extras="$extras,$MIXNORM_CUDA"
-pip install --no-build-isolation -e "$root[$extras]" "$numpy_spec" >&2
+step "[3/3] mixnorm with extras $extras" pip install --no-build-isolation -e "$root[$extras]" "$numpy_spec" >&2
 echo "$stamp" > "$venv/.mixnorm-ready"
+echo "setup_env: $venv ready in ${SECONDS} s" >&2
 echo "$venv/bin/python"

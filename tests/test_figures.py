@@ -32,6 +32,30 @@ def _png(path):
         return f.read(8) == PNG
 
 
+@pytest.fixture
+def drawn(monkeypatch):
+    """The matplotlib figures saved during the test, in order."""
+    from matplotlib.figure import Figure
+    figs = []
+    save = Figure.savefig
+
+    def savefig(self, *args, **kwargs):
+        figs.append(self)
+        return save(self, *args, **kwargs)
+    monkeypatch.setattr(Figure, 'savefig', savefig)
+    return figs
+
+
+def _suptitle(fig):
+    return fig.get_suptitle()
+
+
+def _integer_epoch_ticks(ax):
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <=
+             ax.get_xlim()[1]]
+    return bool(ticks) and all(float(t).is_integer() for t in ticks)
+
+
 # ------------------------------------------------------ the counter (Fig. 9)
 def _blobs(rng, n_blobs, shape=(16, 6, 3, 3)):
     """Conv-like activations whose positions fall into ``n_blobs`` groups."""
@@ -351,7 +375,7 @@ def test_figure_stops_naming_the_runs_it_needs(tmp_path, rng, capsys):
     assert 'bash scripts/figures.sh 3' in err
 
 
-def test_figures_3_and_4_label_reduced_runs(tmp_path, rng, capsys):
+def test_figures_3_and_4_label_reduced_runs(tmp_path, rng, capsys, drawn):
     runs = str(tmp_path / 'runs')
     for stem in ('table2/cifar10/bn2', 'table2/cifar10/mn2',
                  'figure3/cifar10/mn5', 'figure3/cifar10/mn6',
@@ -364,12 +388,20 @@ def test_figures_3_and_4_label_reduced_runs(tmp_path, rng, capsys):
     assert 'configs/figure3/cifar10/' in text
     assert '| CIFAR-10: EM iterations | MN-6 (conv3, 3, 8) |' in text
     assert '| CIFAR-10: MN layers | MN-8 ((conv2,conv3), 3, 2) |' in text
+    fig, = drawn
+    assert _suptitle(fig) == ('Figure 3: CIFAR CNN test error: EM '
+                              'iterations (left) and MN layers (right) '
+                              '(reduced: NOT a reproduction)')
+    for ax in fig.axes:  # a legend on each panel, whole epochs
+        assert ax.get_legend() is not None and _integer_epoch_ticks(ax)
+        assert ax.get_ylabel() == 'test error (%)'
 
     for stem in ('bn1', 'mn1', 'mn2', 'mn3', 'mn4'):
         make_run(runs, CONFIGS, 'table4/cifar10/' + stem,
                  _curve(90, 8, 10, rng, 0.5), epochs=10)
     text = _built(capsys, 4, runs, tmp_path, '--dataset', 'cifar10')
     assert text.count('| (a) CIFAR-10, small learning rate |') == 5
+    assert _suptitle(drawn[-1]) == 'Figure 4: Inception-V3 test error curves'
     assert '(b)' not in text
     status, _ = _figure(4, runs, tmp_path)  # CIFAR-100 panels: no runs
     assert status == 2
@@ -422,7 +454,7 @@ def _figure1_run(tmp_path, data):
 
 
 def test_figure1_captures_conv2_output_and_fits(tmp_path, monkeypatch,
-                                                capsys):
+                                                capsys, drawn):
     monkeypatch.setenv('MIXNORM_CACHE', str(tmp_path / 'cache'))
     data = make_folder(str(tmp_path / 'data'), n_train=2, n_test=1)
     out, cfg, predictor = _figure1_run(tmp_path, data)
@@ -462,6 +494,8 @@ def test_figure1_captures_conv2_output_and_fits(tmp_path, monkeypatch,
     assert 'shows a CIFAR-10 run instead' in text
     assert '| mean log-likelihood per sample (higher: better fit) |' in text
     assert '6 random channels shown' in text
+    assert _suptitle(drawn[-1]) == ('Figure 1: activation densities of '
+                                    'conv2, BN against MN:2 and MN:3')
 
 
 def test_figure1_without_a_saved_model_says_what_it_needs(tmp_path, capsys):
@@ -492,17 +526,20 @@ def _write_fits(run, it, final, fractions, weights, rng, size=200):
                 **arrays)
 
 
-def test_figure8_from_hand_made_fits(tmp_path, rng, capsys):
+def test_figure8_from_hand_made_fits(tmp_path, rng, capsys, drawn):
     runs = str(tmp_path / 'runs')
     run = make_run(runs, CONFIGS, 'table4/cifar10/mn4', [50.0, 60.0],
-                   epochs=2)
+                   epochs=2, train_subset=256, n_train=256)
     status, _ = _figure(8, runs, tmp_path, '--dataset', 'cifar10')
     assert status == 2
     assert 'no fits of inc2/0/2/4/bn saved' in capsys.readouterr().err
     _write_fits(run, 20, 100, [0.2], [0.2, 0.25, 0.15, 0.2, 0.2], rng)
     _write_fits(run, 40, 100, [0.4], [0.1, 0.6, 0.1, 0.0, 0.2], rng)
     text = _built(capsys, 8, runs, tmp_path, '--dataset', 'cifar10',
-                  '--channels', '50')
+                  '--channels', '50', reduced=True)
+    assert _suptitle(drawn[-1]).splitlines() == [
+        'Figure 8: evolution of the mixture components of one MN layer '
+        '(reduced: NOT a reproduction)', 'inc2/0/2/4/bn: 50 channels']
     assert '| 20% | 20 of 100 | 0.250 0.200 0.200 0.200 0.150 | 5 |' in text
     assert '| 40% | 40 of 100 | 0.600 0.200 0.100 0.100 0.000 | 4 |' in text
     assert 'Not saved yet: 60%, 80%, 100% of training' in text
@@ -529,7 +566,7 @@ def test_smoothing_pools_the_steps_of_the_window():
     numpy.testing.assert_array_equal(iters, [0, 1, 2, 3])
 
 
-def test_figure9_from_hand_made_counts(tmp_path, rng, capsys):
+def test_figure9_from_hand_made_counts(tmp_path, rng, capsys, drawn):
     runs = str(tmp_path / 'runs')
     run = make_run(runs, CONFIGS, 'table4/cifar10/mn4', [50.0, 60.0],
                    epochs=2)
@@ -550,6 +587,8 @@ def test_figure9_from_hand_made_counts(tmp_path, rng, capsys):
                         'counts': counts})
     _write_components(run, entries)
     text = _built(capsys, 9, runs, tmp_path, '--dataset', 'cifar10')
+    assert _suptitle(drawn[-1]) == ('Figure 9: number of active mixture '
+                                    'components of the MN modules')
     first = next(line for line in text.splitlines()
                  if '| {} |'.format(paths[0]) in line)
     # first 4 entries: 100, 98, 96, 94 of 100 steps with 5, the rest 4
@@ -560,6 +599,41 @@ def test_figure9_from_hand_made_counts(tmp_path, rng, capsys):
 
 
 # ------------------------------------------------------ scripts/figures.sh
+def test_data_check_names_the_dataset_to_pass(tmp_path):
+    data = make_folder(str(tmp_path / 'data'), n_train=1, n_test=1)
+    assert figures.check_data(2, ('cifar10',), CONFIGS, data) == []
+    with pytest.raises(figures.FigureError) as e:
+        figures.check_data(2, figures.DATASET_ORDER, CONFIGS, data)
+    assert str(e.value).splitlines() == [
+        'Figure 2 needs CIFAR-100 runs ({}/table2/cifar100/bn1.yaml and 7 '
+        'more), and the data cannot give them: {} has 10 classes and '
+        'CIFAR-100 has 100.'.format(CONFIGS, data),
+        'Pass --dataset cifar10 to make the figures from CIFAR-10 runs only, '
+        'or --data with CIFAR-100 images.']
+
+
+@pytest.mark.parametrize('how', ['--data', 'MIXNORM_DATA'])
+def test_figures_script_checks_the_data_before_training(tmp_path, how):
+    """Only CIFAR-10 data and the CIFAR-100 panels asked for: it stops at
+    once, naming --dataset cifar10, and trains nothing."""
+    runs = str(tmp_path / 'runs')
+    data = make_folder(str(tmp_path / 'data'), n_train=1, n_test=1)
+    e = env(os.path.join(str(tmp_path), 'cache'))
+    e.update(MIXNORM_RUNS=runs, MIXNORM_PYTHON=sys.executable)
+    args = ['bash', 'scripts/figures.sh', '--tiny', '2']
+    if how == '--data':
+        args += ['--data', data]
+    else:
+        e['MIXNORM_DATA'] = data
+    r = subprocess.run(args, cwd=ROOT, env=e, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert 'Pass --dataset cifar10' in r.stderr
+    assert 'figures.sh: stopped before training anything' in r.stderr
+    assert 'run 1 of' not in r.stderr and 'Traceback' not in r.stderr
+    assert not os.path.exists(runs)
+
+
 def test_figures_script_tiny_mode_skips_finished_runs(tmp_path):
     """--tiny trains with the reduced budget (here the run is finished
     already) and writes the figure into the runs folder."""
@@ -586,6 +660,8 @@ def test_figures_script_tiny_mode_skips_finished_runs(tmp_path):
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stderr.count('already finished') == 1
+    assert ('figures.sh: run 1 of 1: configs/table4/cifar10/mn4.yaml'
+            in r.stderr)
     text = open(os.path.join(runs, 'figures', 'figure9.md')).read()
     assert 'NOT a reproduction' in text
     assert '| inc2/0/0/0/bn | 2 | 3.50 | 3.50 | 0.0% | 1 |' in text

@@ -3,6 +3,7 @@
 The reports of Tables 4-6 and Figure 5 are tested in test_experiments.py.
 """
 import os
+import textwrap
 
 import pytest
 from PIL import Image
@@ -102,7 +103,7 @@ def _quick_runs(tmp_path):
     logged."""
     runs = str(tmp_path / 'runs')
     quick = dict(train_subset=2560, test_subset=1000, n_train=2560,
-                 n_test=1000)
+                 n_test=1000, seed=0)
     bn2 = make_run(runs, 'cifar10', 'bn2', [80.0, 85.0, 87.0, 86.5],
                    log_extra=lambda i: {'main/loss': 1.5 - 0.25 * i}, **quick)
     mn2 = make_run(runs, 'cifar10', 'mn2', [84.0, 87.5, 88.0, 88.6],
@@ -118,8 +119,9 @@ def test_compare_table_and_plot(tmp_path, capsys, monkeypatch):
     real_plot = report.plot_loss_and_error
 
     def plot(groups, path, title):
-        plotted.append((groups, title))
-        real_plot(groups, path, title)
+        fig = real_plot(groups, path, title)
+        plotted.append((groups, title, fig))
+        return fig
     monkeypatch.setattr(report, 'plot_loss_and_error', plot)
     assert report.main(['compare', bn2, mn2, '--out', md,
                         '--plot', png]) == 0
@@ -137,15 +139,50 @@ def test_compare_table_and_plot(tmp_path, capsys, monkeypatch):
     assert ('| epoch | iteration | BN-2: test acc. | BN-2: training loss | '
             'MN-2: test acc. | MN-2: training loss |') in text
     assert '| 3 | 300 | 87.00 | 1.0000 | 88.00 | 1.0000 |' in text
-    # two panels against updates, titled by the budget and the data
-    (groups, title), = plotted
-    assert title == 'Comparison: ' + budget
+    # two panels against updates, each with a legend, titled by the budget,
+    # the data, the device and the seed, and as reduced
+    (groups, title, fig), = plotted
+    assert title == ('Comparison: {}; device @cupy:0; seed 0 (reduced: NOT '
+                     'a reproduction)'.format(budget))
+    assert [t.get_text() for t in fig.texts] == [textwrap.fill(title, 100)]
+    for ax in fig.axes:
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+            'BN-2', 'MN-2']
     assert [(label, dashed) for label, _, dashed in groups] == [
         ('BN-2', True), ('MN-2', False)]
     assert [[e['main/loss'] for e in logs[0]] for _, logs, _ in groups] == [
         [1.5, 1.25, 1.0, 0.75], pytest.approx([1.6, 1.3, 1.0, 0.7])]
     with Image.open(png) as img:
         assert img.format == 'PNG' and img.size == (1100, 460)
+
+
+def test_compare_title_names_each_runs_device_and_seed(tmp_path):
+    runs = str(tmp_path / 'runs')
+    full = dict(n_train=50000, n_test=10000)
+    a = report.Run(make_run(runs, 'cifar10', 'bn2', [80.0], epochs=100,
+                            seed=0, device='@cupy:0',
+                            machine='GPU 0: NVIDIA H100', **full))
+    b = report.Run(make_run(runs, 'cifar10', 'mn2', [81.0], epochs=100,
+                            seed=1, device='@numpy', **full))
+    title = report.compare_title([a, b])
+    assert title == (
+        'Comparison: 100 epochs, 50,000 train / 10,000 test images, '
+        'cifar10-jpeg.zip; devices: BN-2 @cupy:0 (GPU 0: NVIDIA H100), MN-2 '
+        '@numpy; seeds: BN-2 0, MN-2 1')
+    assert 'NOT a reproduction' not in title
+
+
+def test_run_title_names_run_budget_data_device_and_seed(tmp_path):
+    run = report.Run(make_run(str(tmp_path), 'cifar10', 'mn2', [50.0],
+                              epochs=2, train_subset=256, test_subset=64,
+                              n_train=256, n_test=64, seed=3,
+                              device='@numpy'))
+    run.info['config']['epochs'] = 100  # as configured; the run did 2
+    assert report.run_title(run.info) == (
+        'table2-cifar10-mn2 (MN-2): reduced budget: 2 epochs (of 100) on a '
+        '256-image training subset / a 64-image test subset, '
+        'cifar10-jpeg.zip; device @numpy; seed 3 (reduced: NOT a '
+        'reproduction)')
 
 
 def test_budget_text_names_epochs_images_and_data():

@@ -313,14 +313,14 @@ def test_main_without_nvidia_smi_keeps_the_quick_budget(tmp_path):
 
 
 def _stub_python(folder, device):
-    """A python that records its arguments; asked for the trainer's
-    default device, it answers ``device``."""
+    """A python that records its arguments; asked for the device
+    (``-m train.device [SPEC]``), it answers SPEC, else ``device``."""
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, 'python')
     calls = os.path.join(folder, 'calls')
     with open(path, 'w') as f:
-        f.write('#!/bin/bash\necho "$*" >> {}\n[ "$1" = -c ] && echo {}\n'
-                'exit 0\n'.format(calls, device))
+        f.write('#!/bin/bash\necho "$*" >> {}\n[ "$1 $2" = "-m train.device"'
+                ' ] && echo "${{3:-{}}}"\nexit 0\n'.format(calls, device))
     os.chmod(path, 0o755)
     return path, calls
 
@@ -341,21 +341,25 @@ def test_main_trains_with_the_budget_of_the_device_it_finds(tmp_path, gpu):
     runs = os.path.join(str(tmp_path / 'runs'), 'main', budget)
     with open(calls) as f:
         lines = f.read().splitlines()
-    assert lines[0].startswith('-c from train.runner import default_device')
+    assert lines[0] == '-m train.device'
     assert lines[1:] == [
         '-m train --config configs/table2/cifar10/{0}.yaml --out {1}/{0} {2}'
         .format(row, runs, limits) for row in ('bn2', 'mn2')] + [
         '-m train.report compare {0}/bn2 {0}/mn2 --out {0}/compare.md --plot '
         '{0}/compare.png'.format(runs)]
-    assert 'main.sh: {} budget on {} done'.format(
-        budget, '@cupy:0' if gpu else '@numpy') in r.stdout
-    # --device decides without asking the Python
+    device = '@cupy:0' if gpu else '@numpy'
+    assert 'main.sh: {} budget on {} done'.format(budget, device) in r.stdout
+    assert ('main.sh: {} budget: chosen for {}, the device usable here; '
+            'choose with --quick, --25ep or --full'.format(
+                budget, device)) in r.stdout
+    # --device decides, as the Python finds it usable
     r = _main(tmp_path, path, args=['--device', '@numpy'], dry_run=False,
               MIXNORM_PYTHON=python)
     assert 'main.sh: device @numpy (CPU;' in r.stdout
     with open(calls) as f:
-        assert f.read().splitlines()[-3].endswith(
-            _QUICK + ' --device @numpy')
+        lines = f.read().splitlines()
+    assert lines[-4] == '-m train.device @numpy'
+    assert lines[-3].endswith(_QUICK + ' --device @numpy')
 
 
 def test_study_script_needs_a_study_file(tmp_path):

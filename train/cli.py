@@ -33,7 +33,8 @@ def parser():
     p.add_argument('--config', required=True, help='YAML configuration')
     p.add_argument('--device', default=None,
                    help='Chainer device, e.g. @cupy:0 or @numpy (default: '
-                        'the GPU when CuPy finds one, else @numpy)')
+                        'the GPU when CuPy finds one, else @numpy); one '
+                        'that is not usable here is an error (exit 2)')
     p.add_argument('--out', default=None,
                    help='output folder (default: runs/<config name>)')
     p.add_argument('--epochs', type=_positive, default=None,
@@ -122,6 +123,7 @@ def main(argv=None):
     """Entry point; returns the process exit status."""
     args = parser().parse_args(argv)
     from train import config
+    from train import device
     from train import gan
     from train import runner
     from train.fid import FIDError
@@ -129,6 +131,7 @@ def main(argv=None):
 
     cfg = None
     try:
+        device.get(args.device)  # before the data: fails in a second
         # run() builds the model before it reads the data, and that build
         # checks model, model_args and norm: loading need not build it too
         cfg = config.load(args.config, check_model=False)
@@ -153,7 +156,8 @@ def main(argv=None):
             config_path=args.config, comm=comm, local_bn=args.local_bn)
         if comm is not None and comm.rank != 0:
             return 0  # rank 0 reports
-    except (config.ConfigError, DataError, runner.RunError, FIDError) as e:
+    except (config.ConfigError, DataError, runner.RunError, FIDError,
+            device.DeviceError) as e:
         print('mixnorm-train: error: {}'.format(e), file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -17,7 +17,8 @@ import numpy
 import chainer
 
 from train.config import DATASETS
-from train.imagefolder import DataError, channel_stats, load_image_folder
+from train.imagefolder import (DataError, channel_stats, list_classes,
+                               load_image_folder)
 
 
 def data_path(path=None):
@@ -32,6 +33,46 @@ def _supply_hint(name):
             'an image folder or .zip laid out as train/<class>/*.png|jpg and '
             'test/<class>/*.png|jpg with --data PATH or MIXNORM_DATA=PATH.'
             .format(DATASETS[name].title))
+
+
+def cifar_cached(name):
+    """Whether chainer.datasets has CIFAR-10 or CIFAR-100 here (no download
+    needed)."""
+    root = chainer.dataset.get_dataset_directory(
+        os.path.join('pfnet', 'chainer', 'cifar'), create_directory=False)
+    return os.path.exists(os.path.join(root, '{}.npz'.format(
+        {'cifar10': 'cifar-10', 'cifar100': 'cifar-100'}[name])))
+
+
+def check_available(name, path=None):
+    """Checks, without decoding, that the dataset ``name`` can be had.
+
+    Args:
+        name (str): ``cifar10`` or ``cifar100``.
+        path (str): Image folder or .zip; default ``$MIXNORM_DATA``; when
+            neither is set, chainer.datasets.
+
+    Returns:
+        str: A note when chainer.datasets would download it (it is not
+        cached here), else None.
+
+    Raises:
+        DataError: The folder is missing, is not laid out as an image
+            dataset, or has another number of classes than ``name``.
+
+    """
+    path = data_path(path)
+    title, n_classes = DATASETS[name]
+    if path is None:
+        if cifar_cached(name):
+            return None
+        return ('{} is not cached here: the first run downloads it through '
+                'chainer.datasets (offline: pass --data PATH)'.format(title))
+    n = len(list_classes(path))
+    if n != n_classes:
+        raise DataError('{} has {} classes and {} has {}'.format(
+            path, n, title, n_classes))
+    return None
 
 
 def load_cifar(name):

@@ -30,6 +30,7 @@ import chainer.functions as F
 
 from train import config as config_module
 from train import data as data_module
+from train import device as device_module
 from train import runner
 
 
@@ -69,6 +70,7 @@ def main(argv=None):
     p.add_argument('--out', default=None,
                    help='Markdown table (default RUN/inference.md)')
     args = p.parse_args(argv)
+    device = device_module.get_or_exit(args.device, p.prog)
 
     with open(os.path.join(args.run, 'run.json')) as f:
         info = json.load(f)
@@ -81,7 +83,6 @@ def main(argv=None):
     # statistics would then carry its class.  Mixed batches, as in training.
     order = numpy.random.RandomState(info['seed']).permutation(len(test_x))
     test_x, test_y = test_x[order], test_y[order]
-    device = chainer.get_device(args.device or runner.default_device())
     device.use()
     predictor, paths = config_module.build_model(cfg)
     chainer.serializers.load_npz(os.path.join(args.run, 'model.npz'),

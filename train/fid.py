@@ -333,9 +333,9 @@ def real_statistics(features, images, device, batch_size=100,
 # ---------------------------------------------------------------- command
 def _stats(args):
     from train import data as data_module
-    from train import runner
+    from train import device as device_module
 
-    device = chainer.get_device(args.device or runner.default_device())
+    device = device_module.get_or_exit(args.device, 'train.fid')
     device.use()
     dataset = data_module.load_dataset(args.dataset, args.data)
     features = make_features(args.fid_weights, args.fid_proxy,

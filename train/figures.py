@@ -2,7 +2,7 @@
 
     python -m train.figures N [--runs DIR] [--configs DIR]
         [--dataset cifar10|cifar100|all] [--out FILE] [--reduced-out FILE]
-        [--list-configs]
+        [--list-configs] [--check-data [--data PATH]]
     Figure 1: [--run RUN] [--snapshot FILE] [--at F] [--layer conv2]
               [--channels 128] [--columns 16] [--components 2 3]
               [--em-iter 2] [--seed S]
@@ -18,7 +18,12 @@ the tables (:mod:`train.report`), a figure built from a reduced run (a
 subset, or fewer epochs than configured) is labelled "NOT a reproduction"
 and goes to ``--reduced-out`` (default ``<runs>/figures/figureN.md``)
 instead.  ``--list-configs`` prints the configurations the figure reads,
-one a line (``scripts/figures.sh`` trains them).
+one a line (``scripts/figures.sh`` trains them); ``--check-data`` checks,
+without decoding anything, that the data (``--data``, else
+``$MIXNORM_DATA``, else chainer.datasets) holds the dataset of each of
+them, and otherwise stops with exit status 2 and a message that names the
+``--dataset`` the data can make (``scripts/figures.sh`` asks before it
+trains anything).
 
 * Figure 1 (Sec. 3.2): one training mini-batch through the model saved
   halfway through a CIFAR CNN run (``records/model_iter_<N>.npz``, which
@@ -240,13 +245,18 @@ def _panel_title(panel, rows):
     return '{}: {}'.format(title, panel.title)
 
 
-def plot_curves(loaded, path, ncols):
+def plot_curves(loaded, path, ncols, title=None):
     """Test error against epochs, one panel per entry of ``loaded``.
 
     BN runs dashed, MN runs solid, each shaded by one standard deviation
     within a window of :data:`WINDOW` epochs (Fig. 2; centred, cut short at
-    the ends: :func:`train.metrics.window_std`).
+    the ends: :func:`train.metrics.window_std`); ``title`` above.
+
+    Returns:
+        matplotlib.figure.Figure: The figure written (closed).
+
     """
+    from matplotlib.ticker import MaxNLocator
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -279,14 +289,18 @@ def plot_curves(loaded, path, ncols):
                             color=colour, alpha=0.2, linewidth=0)
         ax.set_title(_panel_title(panel, rows), fontsize='medium')
         ax.set_xlabel('epoch')
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel('test error (%)')
         ax.grid(alpha=0.3)
         ax.legend(fontsize='small')
     for ax in list(axes.flat)[len(loaded):]:
         ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+    return fig
 
 
 def curves_figure(number, loaded, datasets):
@@ -480,11 +494,12 @@ def _channel(a, c):
     return a[:, c].reshape(-1)
 
 
-def plot_figure1(x, fits, channels, columns, path):
+def plot_figure1(x, fits, channels, columns, path, title=None):
     """Fig. 1: per channel, the histogram of the convolution output with
     BN's Gaussian and the MN:K densities (solid teal p(x), dashed
     lambda_k N(mu_k, sigma_k^2)), and the BN- against the MN-normalized
-    activations; channels in blocks of ``columns``."""
+    activations; channels in blocks of ``columns``; ``title`` above the
+    key.  Returns the figure written (closed)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -555,12 +570,19 @@ def plot_figure1(x, fits, channels, columns, path):
                   'of its std)'.format(ks[-1])),
            Line2D([], [], color='black', linestyle=':', label='N(0, 1)')]
     ncol = 6 if columns >= 12 else 3 if columns >= 6 else 2
-    top = 1 - (0.2 + 0.22 * -(-len(key) // ncol)) / fig.get_figheight()
+    height = fig.get_figheight()
+    title_h = 0.0
+    if title:
+        title_h = 0.3 * len(title.splitlines())
+        fig.suptitle(title, y=1 - 0.05 / height, va='top')
+    top = 1 - (title_h + 0.2 + 0.22 * -(-len(key) // ncol)) / height
     fig.legend(handles=key, loc='upper center', ncol=ncol,
+               bbox_to_anchor=(0.5, 1 - title_h / height),
                fontsize='small', frameon=False)
     fig.tight_layout(rect=(0, 0, 1, top))
     fig.savefig(path, dpi=72)
     plt.close(fig)
+    return fig
 
 
 def figure1_stats(x, fits, channels, eps):
@@ -635,8 +657,8 @@ def figure1(args, datasets):
     lines += report.table_lines(head, body)
     lines += ['', 'Run: `{}` ({}).'.format(run.path, run.status())]
 
-    def draw(path):
-        plot_figure1(x, fits, channels, args.columns, path)
+    def draw(path, title=None):
+        return plot_figure1(x, fits, channels, args.columns, path, title)
     return lines, rows, draw
 
 
@@ -717,8 +739,8 @@ def figure8(args, datasets):
          'x range shown (mu -+ 3 sigma)'], body)
     lines += ['', 'Run: `{}` ({}).'.format(run.path, run.status())]
 
-    def draw(png):
-        plot_figure8(fits, path, channels, png)
+    def draw(png, title=None):
+        return plot_figure8(fits, path, channels, png, title)
     return lines, rows, draw
 
 
@@ -734,8 +756,9 @@ def _fit_range(gmm, eps, channels):
     return float((mu - 3 * sd).min()), float((mu + 3 * sd).max())
 
 
-def plot_figure8(fits, path, channels, png):
-    """Fig. 8: component densities (top) and sorted lambda_k (bottom)."""
+def plot_figure8(fits, path, channels, png, title=None):
+    """Fig. 8: component densities (top) and sorted lambda_k (bottom),
+    under ``title``; returns the figure written (closed)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -783,10 +806,12 @@ def plot_figure8(fits, path, channels, png):
         if col == 0:
             ax.set_ylabel('lambda_k N(x; mu_k, sigma_k^2)')
             bars.set_ylabel('lambda_k')
-    fig.suptitle('{}: {} channels'.format(path, len(channels)))
+    fig.suptitle('{}{}: {} channels'.format(
+        title + '\n' if title else '', path, len(channels)))
     fig.tight_layout()
     fig.savefig(png, dpi=90)
     plt.close(fig)
+    return fig
 
 
 # --------------------------------------------------------------- Figure 9
@@ -868,8 +893,8 @@ def figure9(args, datasets):
                                                           run.status())
                                        for _, run, _, _ in series) + '.']
 
-    def draw(png):
-        plot_figure9(series, png)
+    def draw(png, title=None):
+        return plot_figure9(series, png, title)
     return lines, rows, draw
 
 
@@ -878,8 +903,9 @@ def _mean_count(hist):
     return float(total @ numpy.arange(len(total)) / max(total.sum(), 1))
 
 
-def plot_figure9(series, png):
-    """Fig. 9: one panel per run, one smoothed curve per MN module."""
+def plot_figure9(series, png, title=None):
+    """Fig. 9: one panel per run, one smoothed curve per MN module, under
+    ``title``; returns the figure written (closed)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -905,18 +931,95 @@ def plot_figure9(series, png):
             cfg.get('paper', {}).get('row') or cfg['name'], k))
         ax.grid(alpha=0.3)
         ax.legend(fontsize='x-small', ncol=2, loc='lower left')
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(png, dpi=90)
     plt.close(fig)
+    return fig
+
+
+# ------------------------------------------------------------ data check
+def configs_of(number, datasets, configs):
+    """The configuration files Figure ``number`` reads, in order."""
+    stems = [s for p in panels(number, datasets) for s in p.stems]
+    return [os.path.join(configs, stem + '.yaml')
+            for stem in sorted(set(stems), key=stems.index)]
+
+
+def check_data(number, datasets, configs, data=None):
+    """Checks that the data holds the dataset of every run of Figure
+    ``number`` (:func:`train.data.check_available`; nothing is decoded).
+
+    Returns:
+        list of str: Notes (a dataset that chainer.datasets would download).
+
+    Raises:
+        FigureError: A dataset cannot be had; the message names it, the
+            configurations that need it and the ``--dataset`` to pass.
+
+    """
+    from train import data as data_module
+    from train.imagefolder import DataError
+
+    needed = collections.OrderedDict()
+    for path in configs_of(number, datasets, configs):
+        cfg = config_module.load(path, check_model=False)
+        needed.setdefault(cfg['dataset'], []).append(path)
+    notes, missing = [], []
+    for ds, paths in needed.items():
+        try:
+            note = data_module.check_available(ds, data)
+        except DataError as e:
+            missing.append((ds, paths, e))
+        else:
+            notes += [note] if note else []
+    if not missing:
+        return notes
+    usable = []
+    for ds in DATASET_ORDER:
+        try:
+            data_module.check_available(ds, data)
+            usable.append(ds)
+        except DataError:
+            pass
+    lines = []
+    for ds, paths, error in missing:
+        lines.append('Figure {} needs {} runs ({}{}), and the data cannot '
+                     'give them: {}.'.format(
+                         number, config_module.DATASETS[ds].title, paths[0],
+                         ' and {} more'.format(len(paths) - 1)
+                         if len(paths) > 1 else '', error))
+    if usable:
+        lines.append('Pass --dataset {} to make the figures from {} runs '
+                     'only, or --data with {} images.'.format(
+                         usable[0], config_module.DATASETS[usable[0]].title,
+                         ' and '.join(config_module.DATASETS[ds].title
+                                      for ds, _, _ in missing)))
+    else:
+        lines.append('Pass --data with an image folder or .zip of {} '
+                     '(README: Data), or --dataset for the dataset you '
+                     'have.'.format(' and '.join(
+                         config_module.DATASETS[ds].title
+                         for ds, _, _ in missing)))
+    raise FigureError('\n'.join(lines))
 
 
 # ------------------------------------------------------------------- main
+def figure_title(number, reduced):
+    """The title drawn above Figure ``number``; from reduced runs it ends
+    in "reduced: NOT a reproduction" (:data:`train.report.REDUCED_TITLE`).
+    """
+    return report.reduced_title('Figure {}: {}'.format(
+        number, _TITLES[number]), reduced)
+
+
 def build(number, args, datasets):
     """Builds Figure ``number``.
 
     Returns:
-        tuple: ``(markdown lines, rows, draw)``; ``draw(png_path)`` writes
-        the picture.
+        tuple: ``(markdown lines, rows, draw)``; ``draw(png_path, title)``
+        writes the picture and returns its matplotlib figure.
 
     Raises:
         FigureError: Runs or records it needs are missing.
@@ -932,8 +1035,8 @@ def build(number, args, datasets):
     rows = [row for _, rs in loaded for row in rs]
     ncols = 4 if number == 2 else 2
 
-    def draw(png):
-        plot_curves(loaded, png, ncols)
+    def draw(png, title=None):
+        return plot_curves(loaded, png, ncols, title)
     return curves_figure(number, loaded, datasets), rows, draw
 
 
@@ -957,6 +1060,14 @@ def parser():
     p.add_argument('--list-configs', action='store_true',
                    help='print the configurations the figure reads and '
                         'exit')
+    p.add_argument('--check-data', action='store_true',
+                   help='check that the data holds the dataset of every '
+                        'run the figure reads (nothing is decoded) and '
+                        'exit; status 2 and the --dataset to pass if not')
+    p.add_argument('--data', default=None,
+                   help='with --check-data: the image folder or .zip the '
+                        'runs train on (default $MIXNORM_DATA, else '
+                        'chainer.datasets)')
     p.add_argument('--run', default=None,
                    help='Figures 1, 8, 9: the run folder (default: the '
                         "figure's runs under --runs)")
@@ -994,9 +1105,19 @@ def main(argv=None):
     n = args.number
     datasets = DATASET_ORDER if args.dataset == 'all' else (args.dataset,)
     if args.list_configs:
-        stems = [s for p in panels(n, datasets) for s in p.stems]
-        for stem in sorted(set(stems), key=stems.index):
-            print(os.path.join(args.configs, stem + '.yaml'))
+        for path in configs_of(n, datasets, args.configs):
+            print(path)
+        return 0
+    if args.check_data:
+        from train.imagefolder import DataError
+        try:
+            notes = check_data(n, datasets, args.configs, args.data)
+        except (FigureError, config_module.ConfigError, DataError) as e:
+            print('train.figures: {}'.format(e), file=sys.stderr)
+            return 2
+        for note in notes:
+            print('train.figures: Figure {}: {}'.format(n, note),
+                  file=sys.stderr)
         return 0
     args.layer = args.layer or ('conv2' if n == 1 else 'inc2/0/2/4')
     args.channels = args.channels or (128 if n == 1 else 192)
@@ -1013,7 +1134,7 @@ def main(argv=None):
     png = os.path.splitext(md)[0] + '.png'
     if os.path.dirname(md):
         os.makedirs(os.path.dirname(md), exist_ok=True)
-    draw(png)
+    draw(png, figure_title(n, reduced))
     lines += ['', '![Figure {}]({})'.format(n, os.path.basename(png))]
     with open(md, 'w') as f:
         f.write('\n'.join(lines) + '\n')

@@ -76,11 +76,14 @@ import models
 from models import dcgan
 from train import config as config_module
 from train import data as data_module
+from train import device as device_module
 from train import fid as fid_module
 from train import imagefolder
 from train import machine
 from train import optim
+from train import report
 from train import runner
+from train import runplot
 from train.config import ConfigError, _Field, _section
 
 MODELS = ('dcgan',)
@@ -238,6 +241,20 @@ def reduced(info):
                 info['iterations'] != cfg['iterations'] or
                 fid['every'] != cfg['fid']['every'] or
                 fid['n_samples'] != cfg['fid']['n_samples'])
+
+
+def plot_title(info, n_train, source, device):
+    """The title of a run's ``fid.png``: the configuration, iterations,
+    images and data, device and seed, and "reduced: NOT a reproduction"
+    when :func:`reduced`."""
+    cfg = info['config']
+    text = '{}: {:,} iterations{}, {:,} training images, {}; device {}; ' \
+        'seed {}'.format(
+            cfg['name'], info['iterations'],
+            '' if info['iterations'] == cfg['iterations'] else
+            ' (of {:,})'.format(cfg['iterations']), n_train,
+            os.path.basename(os.path.normpath(source)), device, info['seed'])
+    return report.reduced_title(text, reduced(info))
 
 
 # --------------------------------------------------------------- training
@@ -530,7 +547,7 @@ def run(cfg, out, device=None, iterations=None, seed=0, resume=False,
 
     Raises:
         runner.RunError, ConfigError, train.imagefolder.DataError,
-        train.fid.FIDError
+        train.fid.FIDError, train.device.DeviceError
 
     """
     fid = fid_settings(cfg, fid_every, fid_weights, fid_proxy, fid_stats)
@@ -544,7 +561,7 @@ def run(cfg, out, device=None, iterations=None, seed=0, resume=False,
               file=log)
         return finished
 
-    device = chainer.get_device(device or runner.default_device())
+    device = device_module.get(device)
     device.use()
     use_cupy = device.xp is not numpy
     numpy.random.seed(seed)
@@ -587,15 +604,15 @@ def run(cfg, out, device=None, iterations=None, seed=0, resume=False,
     trainer.extend(runner.RandomStates(use_cupy, seed), trigger=at_snapshot)
     trainer.extend(extensions.snapshot(filename=runner.SNAPSHOT,
                                        n_retains=1), trigger=at_snapshot)
-    if extensions.PlotReport.available():
-        trainer.extend(extensions.PlotReport(
-            ['fid'], x_key='iteration', filename='fid.png', trigger=at_fid))
-    trainer.extend(extensions.PrintReport(
-        ['iteration', 'epoch', 'gen/loss', 'dis/loss', 'fid',
-         'elapsed_time'], out=log if runner._is_tty(log)
-        else runner._PlainText(log)), trigger=at_log)
-    if runner._is_tty(log):
-        trainer.extend(extensions.ProgressBar(update_interval=10, out=log))
+    if runplot.available():
+        trainer.extend(runplot.RunPlot(
+            plot_title(info, len(images), dataset['source'], device),
+            'fid.png', curves=(('fid', features.label),), x_key='iteration',
+            ylabel=features.label, scale=1.0), trigger=at_fid)
+    runner.extend_printing(
+        trainer, ['iteration', 'epoch', 'gen/loss', 'dis/loss', 'fid',
+                  'elapsed_time'], log, cfg['name'], iterations,
+        trigger=at_log)
     for extension, trigger in extra_extensions:
         trainer.extend(extension, trigger=trigger)
 

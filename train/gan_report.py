@@ -251,7 +251,7 @@ def _title_note(rows):
     runs = [r for _, _, r in rows if r.exists]
     notes = []
     if any(r.reduced for r in runs):
-        notes.append('reduced run')
+        notes.append(report.REDUCED_TITLE)
     if any(r.proxy for r in runs):
         notes.append(fid_module.PROXY_LABEL)
     return '\n'.join(notes)

@@ -53,6 +53,8 @@ FOLDERS = {('table', 2): 'table2', ('table', 3): 'table2',
            ('table', 6): 'table6', ('figure', 5): 'densenet'}
 MODEL_NAMES = {'cifar_cnn': 'CIFAR CNN', 'inception_v3': 'Inception-V3',
                'densenet': 'DenseNet'}
+# in the title of every plot or figure drawn from a reduced run
+REDUCED_TITLE = 'reduced: NOT a reproduction'
 DATA_CAVEAT = (
     'Runs on an image-folder copy of CIFAR (such as cifar10-jpeg.zip, '
     're-encoded as JPEG) are expected to score about 2-3 points below runs '
@@ -85,9 +87,7 @@ class Run(object):
     @property
     def reduced(self):
         """Trained on a subset or for other than the configured epochs."""
-        i = self.info
-        return bool(i and (i.get('train_subset') or i.get('test_subset') or
-                           i['epochs'] != i['config']['epochs']))
+        return bool(self.info) and is_reduced(self.info)
 
     @property
     def label(self):
@@ -108,6 +108,18 @@ class Run(object):
             text += ', reduced ({} train / {} test images)'.format(
                 i['n_train'], i['n_test'])
         return text
+
+
+def is_reduced(info):
+    """Whether a run (its ``run.json``) trained on a subset or for other
+    than the configured epochs."""
+    return bool(info.get('train_subset') or info.get('test_subset') or
+                info['epochs'] != info['config']['epochs'])
+
+
+def reduced_title(title, reduced):
+    """``title``, ending in :data:`REDUCED_TITLE` when ``reduced``."""
+    return '{} ({})'.format(title, REDUCED_TITLE) if reduced else title
 
 
 def format_value(value, signed=False):
@@ -427,11 +439,16 @@ _PANELS = (('main/error', 'training error (%)', True),
            ('validation/main/loss', 'test loss', False))
 
 
-def plot_curves(rows, path):
+def plot_curves(rows, path, title=None):
     """Writes a 2x2 PNG of training/test error and loss against epochs.
 
     One line per run (dashed: batch normalization only), shaded by one
-    standard deviation within a window of 3 epochs (Fig. 5).
+    standard deviation within a window of 3 epochs (Fig. 5); a legend on
+    each panel; ``title`` above (ending in :data:`REDUCED_TITLE` when a
+    run is reduced).
+
+    Returns:
+        matplotlib.figure.Figure: The figure written (closed).
 
     """
     import matplotlib
@@ -452,11 +469,22 @@ def plot_curves(rows, path):
                   not cfg['norm']['layers'], colours[i % len(colours)],
                   '{} {}'.format(group_of(cfg), cfg['paper']['row']))
         _labels_and_grid(ax, letter, 'epoch', ylabel)
-    if axes.flat[0].get_legend_handles_labels()[0]:
-        axes.flat[0].legend(fontsize='small')
+        _integer_ticks(ax)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize='small')
+    if title:
+        fig.suptitle(reduced_title(title, any(
+            run.reduced for _, _, run in rows)), fontsize='medium')
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return fig
+
+
+def _integer_ticks(ax):
+    """Ticks at whole numbers only on the x axis (epochs)."""
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def build(kind, number, rows, plot_path=None):
@@ -488,7 +516,8 @@ def build(kind, number, rows, plot_path=None):
         return steps_table(number, chosen, rows)
     if plot_path:
         _make_dir(plot_path)
-        plot_curves(chosen, plot_path)
+        plot_curves(chosen, plot_path, 'Figure {}: {}, training and test '
+                    'error and loss'.format(number, _models(chosen)))
     return figure_table(number, chosen, plot_path and
                         os.path.basename(plot_path))
 
@@ -657,15 +686,18 @@ def plot_loss_and_error(groups, path, title):
     """Writes a PNG of training loss and test error against updates.
 
     Two panels, (a) training loss and (b) test error (%), against gradient
-    updates; one line per group: the mean over its runs at each epoch,
-    shaded by one sample standard deviation where two or more runs reach
-    that epoch.
+    updates, each with a legend; one line per group: the mean over its
+    runs at each epoch, shaded by one sample standard deviation where two
+    or more runs reach that epoch.
 
     Args:
         groups (list): ``(label, logs, dashed)`` per line; ``dashed`` for
             batch normalization only.
         path (str): The PNG.
         title (str): The figure's title (the budget and the data).
+
+    Returns:
+        matplotlib.figure.Figure: The figure written (closed).
 
     """
     import textwrap
@@ -686,22 +718,67 @@ def plot_loss_and_error(groups, path, title):
                   colours[i % len(colours)], label,
                   marker='o' if len(its) <= 30 else None)
         _labels_and_grid(ax, letter, 'gradient updates', ylabel)
-    if axes[1].get_legend_handles_labels()[0]:
-        axes[1].legend(fontsize='small')
+        _integer_ticks(ax)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize='small')
     fig.suptitle(textwrap.fill(title, 100), fontsize='medium')
     fig.tight_layout()
     _make_dir(path)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return fig
+
+
+def compare_title(runs):
+    """The title of :func:`plot`: the runs' budget and data, device and
+    seeds, and :data:`REDUCED_TITLE` when a run is reduced."""
+    labels = _labels(runs)
+    parts = ['Comparison: {}'.format(budget_text([r.info for r in runs]))]
+    for one, many, value in (('device', 'devices', _device_text),
+                             ('seed', 'seeds', _seed_text)):
+        pairs = [(label, value(r.info)) for label, r in zip(labels, runs)
+                 if value(r.info) is not None]
+        if len({v for _, v in pairs}) == 1:
+            parts.append('{} {}'.format(one, pairs[0][1]))
+        elif pairs:
+            parts.append('{}: {}'.format(many, ', '.join(
+                '{} {}'.format(label, v) for label, v in pairs)))
+    return reduced_title('; '.join(parts), any(r.reduced for r in runs))
+
+
+def _seed_text(info):
+    return None if info.get('seed') is None else str(info['seed'])
+
+
+def _device_text(info):
+    """``@cupy:0 (GPU 0: NVIDIA H100 ...)``: the device and, when
+    ``run.json`` names it, the machine."""
+    device, machine = info.get('device'), info.get('machine')
+    return '{} ({})'.format(device, machine) if device and machine else \
+        device
+
+
+def run_title(info):
+    """The title of a run's own plot (``error.png``): the configuration
+    and its paper row, the budget and data (:func:`budget_text`), the
+    device and seed, and :data:`REDUCED_TITLE` when the run is reduced."""
+    cfg = info['config']
+    row = cfg.get('paper', {}).get('row')
+    parts = ['{}{}: {}'.format(cfg['name'], ' ({})'.format(row) if row
+                               else '', budget_text([info]))]
+    if _device_text(info):
+        parts.append('device ' + _device_text(info))
+    if _seed_text(info) is not None:
+        parts.append('seed ' + _seed_text(info))
+    return reduced_title('; '.join(parts), is_reduced(info))
 
 
 def plot(runs, path):
     """Writes :func:`plot_loss_and_error` of runs compared side by side,
-    titled by their budget and data."""
+    titled by :func:`compare_title`; returns the figure."""
     groups = [(label, [run.log], not run.info.get('mn_paths'))
               for label, run in zip(_labels(runs), runs)]
-    plot_loss_and_error(groups, path, 'Comparison: {}'.format(
-        budget_text([r.info for r in runs])))
+    return plot_loss_and_error(groups, path, compare_title(runs))
 
 
 def _make_dir(path):

@@ -4,7 +4,8 @@ The output folder of a run holds::
 
     run.json              settings of the run (checked on --resume)
     log                   LogReport's JSON log, one entry per epoch
-    error.png             PlotReport of train and test error
+    error.png             training and test error (%) against epochs,
+                          titled with the run, budget, data, device, seed
     snapshot_iter_<N>     newest epoch-end snapshot (trainer, optimizer,
                           iterator, MN queues, random generator states)
     model.npz             final parameters (written when the run ends)
@@ -33,9 +34,14 @@ from chainer.training import extensions
 
 from train import config as config_module
 from train import data as data_module
+from train import device as device_module
 from train import multinode
 from train import extensions as record_extensions
+from train import machine
 from train import optim
+from train import progress
+from train import report
+from train import runplot
 
 SNAPSHOT = 'snapshot_iter_{.updater.iteration}'
 # run.json fields that a resumed run must share with the original one
@@ -56,8 +62,44 @@ class _PlainText(object):
         self._stream.flush()
 
 
-def _is_tty(stream):
-    return getattr(stream, 'isatty', lambda: False)()
+class LogProgress(training.Extension):
+
+    """A line every ``interval`` seconds of training, for logs that are not
+    a terminal (a terminal has Chainer's ProgressBar):
+    ``training NAME: I of N iterations (P%), S s``.
+
+    Args:
+        name (str): The run's name.
+        final_iteration (int): The iteration the run ends at.
+        log: The stream.
+        interval (float): Seconds between lines.
+
+    """
+
+    trigger = 1, 'iteration'
+    priority = training.PRIORITY_READER
+
+    def __init__(self, name, final_iteration, log, interval=30.0):
+        self.progress = progress.Progress('training ' + name,
+                                          final_iteration, 'iterations',
+                                          stream=log, interval=interval)
+
+    def __call__(self, trainer):
+        self.progress.update(trainer.updater.iteration)
+
+
+def extend_printing(trainer, keys, log, name, final_iteration,
+                    trigger=(1, 'epoch')):
+    """Prints the log's ``keys`` at ``trigger`` to ``log``, and progress
+    between: Chainer's ProgressBar on a terminal, else
+    :class:`LogProgress` (the log stays plain text)."""
+    tty = progress.is_tty(log)
+    trainer.extend(extensions.PrintReport(
+        keys, out=log if tty else _PlainText(log)), trigger=trigger)
+    if tty:
+        trainer.extend(extensions.ProgressBar(update_interval=10, out=log))
+    else:
+        trainer.extend(LogProgress(name, final_iteration, log))
 
 
 class RunError(Exception):
@@ -65,15 +107,9 @@ class RunError(Exception):
 
 
 def default_device():
-    """``@cupy:0`` when CuPy is usable and a GPU exists, else ``@numpy``."""
-    try:
-        if chainer.backends.cuda.available:
-            import cupy
-            if cupy.cuda.runtime.getDeviceCount() > 0:
-                return '@cupy:0'
-    except Exception:  # no driver, no device
-        pass
-    return '@numpy'
+    """``@cupy:0`` when CuPy is usable and a GPU exists, else ``@numpy``
+    (:func:`train.device.default`)."""
+    return device_module.default()
 
 
 class Classifier(chainer.Chain):
@@ -329,7 +365,8 @@ def run(cfg, out, device=None, epochs=None, seed=0, resume=False,
         dict: The contents of ``run.json`` at the end.
 
     Raises:
-        RunError, train.config.ConfigError, train.imagefolder.DataError
+        RunError, train.config.ConfigError, train.imagefolder.DataError,
+        train.device.DeviceError
 
     """
     epochs = epochs or cfg['epochs']
@@ -348,10 +385,10 @@ def run(cfg, out, device=None, epochs=None, seed=0, resume=False,
         return finished
 
     if comm is None:
-        device = chainer.get_device(device or default_device())
+        device = device_module.get(device)
     else:
-        device = chainer.get_device(multinode.device(comm, device,
-                                                     default_device()))
+        device = device_module.get(multinode.device(comm, device,
+                                                    default_device()))
         seed += 1000003 * comm.rank  # data order and augmentation
     device.use()
     use_cupy = device.xp is not numpy
@@ -428,17 +465,19 @@ def run(cfg, out, device=None, epochs=None, seed=0, resume=False,
     trainer.extend(extensions.snapshot(
         filename=SNAPSHOT if comm is None else multinode.snapshot_name(comm),
         n_retains=1), trigger=(1, 'epoch'))
-    if lead:
-        _extend_reports(trainer, log)
-
-    os.makedirs(out, exist_ok=True)
     info.update(data_source=dataset['source'],
                 classes=dataset['classes'], n_train=len(train_x),
-                n_test=len(test_x), device=str(device), mn_paths=mn_paths,
+                n_test=len(test_x), device=str(device),
+                machine=machine.device_name(device), mn_paths=mn_paths,
                 iterations_per_epoch=len(train_x) / float(batch),
                 final_iteration=final_iteration,
                 processes=1 if comm is None else comm.size,
                 finished=False)
+    if lead:
+        _extend_reports(trainer, log, report.run_title(info), cfg['name'],
+                        final_iteration)
+
+    os.makedirs(out, exist_ok=True)
     if resume and snapshot is not None:
         chainer.serializers.load_npz(snapshot, trainer)
         print('resuming {} from {} (epoch {}, iteration {})'.format(
@@ -467,15 +506,12 @@ def run(cfg, out, device=None, epochs=None, seed=0, resume=False,
     return info
 
 
-def _extend_reports(trainer, log):
-    """The plot and the printed log (of the process that writes)."""
-    if extensions.PlotReport.available():
-        trainer.extend(extensions.PlotReport(
-            ['main/error', 'validation/main/error'], x_key='epoch',
-            filename='error.png'))
-    trainer.extend(extensions.PrintReport(
-        ['epoch', 'iteration', 'main/loss', 'main/accuracy',
-         'validation/main/loss', 'validation/main/accuracy', 'lr',
-         'elapsed_time'], out=log if _is_tty(log) else _PlainText(log)))
-    if _is_tty(log):
-        trainer.extend(extensions.ProgressBar(update_interval=10, out=log))
+def _extend_reports(trainer, log, title, name, final_iteration):
+    """The plot (titled ``title``) and the printed log with progress (of
+    the process that writes)."""
+    if runplot.available():
+        trainer.extend(runplot.RunPlot(title, 'error.png'))
+    extend_printing(
+        trainer, ['epoch', 'iteration', 'main/loss', 'main/accuracy',
+                  'validation/main/loss', 'validation/main/accuracy', 'lr',
+                  'elapsed_time'], log, name, final_iteration)

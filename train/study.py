@@ -88,11 +88,11 @@ import sys
 import tarfile
 import time
 
-import chainer
 import yaml
 
 from train import cli
 from train import config as config_module
+from train import device as device_module
 from train import machine as machine_module
 from train import metrics
 from train import report as report_module
@@ -389,7 +389,10 @@ def parse_train_args(args):
 
 def machine(device_spec):
     """Where and with what the study runs: device, host CPU, versions."""
-    device = chainer.get_device(device_spec or runner.default_device())
+    try:
+        device = device_module.get(device_spec)
+    except device_module.DeviceError as e:
+        raise StudyError(str(e))
     return {'device': machine_module.device_name(device),
             'host': machine_module.cpu_name(),
             'versions': machine_module.versions('numpy', 'chainer', 'cupy',
@@ -928,9 +931,9 @@ def report(study, runs_root, results_dir, log=sys.stderr):
                             r.log], not v.cfg['norm']['layers'])
                   for v in study.variants]
         report_module.plot_loss_and_error(
-            [g for g in groups if g[1]], png,
-            'Study {}: mean over seeds, shaded ± 1 std; {}'.format(
-                study.name, report_module.budget_text(infos)))
+            [g for g in groups if g[1]], png, report_module.reduced_title(
+                'Study {}: mean over seeds, shaded ± 1 std; {}'.format(
+                    study.name, report_module.budget_text(infos)), reduced))
     print('wrote {}{}{}'.format(md, ' and ' + png if png else '',
                                 ' (runs on subsets)' if reduced else ''),
           file=log)
