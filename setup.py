@@ -84,7 +84,7 @@ setup(
         'nvrtc': ['nvidia-cuda-nvrtc>=13,<14'],
         # ChainerMN (inside Chainer 7): mpi4py and an MPI, both as wheels
         'multinode': ['mpi4py', 'mpich'],
-        # reading the PyTorch FID weights (python -m train.fid_convert) only;
+        # reading the PyTorch FID weights (python -m train.fid convert) only;
         # a CPU build of torch is enough
         'fid-convert': ['torch'],
     },

@@ -45,7 +45,7 @@ import chainer.links as L  # noqa: E402
 
 from benchmarks.layer import activations, median_ms, step  # noqa: E402
 from train.device import get_or_exit  # noqa: E402
-from train.machine import device_name, versions  # noqa: E402
+from train.device import device_name, versions  # noqa: E402
 
 
 def timed(fn, sync):

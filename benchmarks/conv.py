@@ -29,7 +29,7 @@ import chainer  # noqa: E402
 import chainer.links as L  # noqa: E402
 
 from benchmarks.layer import median_ms, step  # noqa: E402
-from train.machine import device_name, versions  # noqa: E402
+from train.device import device_name, versions  # noqa: E402
 
 # (label, input shape, out channels, ksize, stride, pad); "transposed":
 # Deconvolution2D, whose FLOPs are those of the convolution of its output

@@ -50,7 +50,7 @@ import numpy  # noqa: E402
 import chainer  # noqa: E402
 
 from train.device import get_or_exit  # noqa: E402
-from train.machine import device_name, versions  # noqa: E402
+from train.device import device_name, versions  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 

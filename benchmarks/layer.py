@@ -46,7 +46,7 @@ import chainer  # noqa: E402
 import chainer.links as L  # noqa: E402
 
 from train.device import get_or_exit  # noqa: E402
-from train.machine import device_name, versions  # noqa: E402
+from train.device import device_name, versions  # noqa: E402
 from benchmarks.throughput import load_grid  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')

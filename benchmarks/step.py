@@ -45,9 +45,10 @@ import chainer  # noqa: E402
 import chainer.links as L  # noqa: E402
 
 from benchmarks.layer import median_ms  # noqa: E402
-from train import config, optim  # noqa: E402
-from train.machine import device_name, versions  # noqa: E402
-from train.runner import Classifier  # noqa: E402
+from train import config  # noqa: E402
+from train.classifier.runner import Classifier  # noqa: E402
+from train.common import optim  # noqa: E402
+from train.device import device_name, versions  # noqa: E402
 
 # model -> the paper configuration it is built from (--config overrides)
 CONFIGS = {'cifar_cnn': 'configs/table2/cifar10/mn2.yaml',

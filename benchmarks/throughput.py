@@ -51,7 +51,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 # models and train import mixnorm, which makes Chainer importable: first
 import mixnorm  # noqa: E402
 import models  # noqa: E402
-from train.machine import device_name  # noqa: E402
+from train.device import device_name  # noqa: E402
 from train.device import get_or_exit  # noqa: E402
 
 import numpy  # noqa: E402

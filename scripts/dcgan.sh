@@ -8,7 +8,7 @@
 #
 # FID features:
 #   --fid-weights NPZ (or MIXNORM_FID_WEIGHTS=NPZ): the standard FID, with
-#       Inception weights converted by python -m train.fid_convert (README);
+#       Inception weights converted by python -m train.fid convert (README);
 #   --fid-proxy RUN: the proxy FID of a finished CIFAR CNN run;
 #   neither: the proxy FID of a CIFAR CNN that this script trains first,
 #       the Table 2 BN-2 configuration: its full run
@@ -53,10 +53,12 @@ done
 [ -n "$weights" ] && [ -n "$proxy" ] && usage
 
 if [ "$tiny" = 1 ]; then
+  folder=dcgan/tiny
   configs=configs/dcgan/tiny
   runs=$runs_root/dcgan/tiny
   args=(--train-subset 2048 "${args[@]}")
 else
+  folder=dcgan
   configs=configs/dcgan
   runs=$runs_root/dcgan
 fi
@@ -86,10 +88,9 @@ for cfg in "$configs"/bn.yaml "$configs"/mn.yaml; do
   "$py" -m train --config "$cfg" --out "$runs/$(basename "$cfg" .yaml)" \
     --resume "${features[@]}" "${common[@]}" "${args[@]}"
 done
-if [ "$tiny" = 1 ]; then
-  "$py" -m train.gan_report --configs "$configs" --runs "$runs" \
-    --out "$runs/dcgan.md"
-else
-  "$py" -m train.gan_report --configs "$configs" --runs "$runs" \
-    --out results/dcgan.md --reduced-out "$runs/dcgan.md"
-fi
+# Figures 6 and 7: results/dcgan.md with figure6.png and figure7.png
+# beside it, or the runs folder's over reduced runs (--tiny: always)
+out=results/dcgan.md
+[ "$tiny" = 1 ] && out=$runs/dcgan.md
+"$py" -m train.figures 6 --folder "$folder" --runs "$runs_root" \
+  --out "$out" --reduced-out "$runs/dcgan.md"

@@ -18,5 +18,5 @@ runs=$runs_root/densenet
 for depth in $depths; do
   train_configs configs/densenet/{bn,mn}_"$depth".yaml -- "$@"
 done
-"$py" -m train.report figure 5 --configs configs/densenet --runs "$runs" \
-  --out results/densenet.md --reduced-out "$runs/densenet.md"
+"$py" -m train.figures 5 --runs "$runs_root" --out results/densenet.md \
+  --reduced-out "$runs/densenet.md"

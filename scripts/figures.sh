@@ -11,8 +11,8 @@
 # skipping finished runs and resuming interrupted ones, then draws it.
 # Figure 1 reads the model that `record.models_at` saved halfway through
 # BN-2, Figures 8 and 9 the fits and component counts of Table 4's MN-4
-# (train/extensions.py).  --dataset picks the panels (default all; use
-# cifar10 where CIFAR-100 is missing).  Extra arguments go to every run
+# (train/classifier/records.py).  --dataset picks the panels (default all;
+# use cifar10 where CIFAR-100 is missing).  Extra arguments go to every run
 # (e.g. --device @cupy:0, --data PATH, --epochs 25).
 #
 # Before it trains anything, it checks that the data (--data, else

@@ -5,7 +5,7 @@
 #   bash scripts/study.sh STUDY.yaml [--budget SECONDS] [--reserve SECONDS]
 #       [--parallel N] [--dry-run] [--results DIR] [python -m train args]
 #
-# Study files: studies/*.yaml (the format: train/study.py).  Runs go to
+# Study files: studies/*.yaml (the format: train/study/spec.py).  Runs go to
 # runs/studies/<name>/<variant>-s<seed>/ (or $MIXNORM_RUNS/studies/...);
 # calling it again resumes cut runs and passes over finished ones.  The
 # report: results/study-<name>.md and .png (in the runs folder for runs on

@@ -9,8 +9,8 @@ import pytest
 import chainer
 
 from train import data as data_module
-from train import imagefolder
-from train.imagefolder import DataError
+from train.data import imagefolder
+from train.data.imagefolder import DataError
 from tinydata import CLASSES, image, make_folder, make_zip
 
 
@@ -77,8 +77,8 @@ def test_decoding_in_a_pool_matches_serial(folder, cache, monkeypatch):
     serial = imagefolder.load_image_folder(folder, processes=1)
     for f in os.listdir(str(cache)):
         os.remove(os.path.join(str(cache), f))
-    monkeypatch.setattr(imagefolder, '_POOL_MIN_FILES', 1)
-    monkeypatch.setattr(imagefolder, '_CHUNK', 7)
+    monkeypatch.setattr(imagefolder, 'POOL_MIN_FILES', 1)
+    monkeypatch.setattr(imagefolder, 'CHUNK', 7)
     pooled = imagefolder.load_image_folder(folder, processes=2)
     numpy.testing.assert_array_equal(serial['train_x'], pooled['train_x'])
     numpy.testing.assert_array_equal(serial['test_y'], pooled['test_y'])

@@ -16,7 +16,10 @@ import chainer
 import mixnorm
 import models
 from models import dcgan
-from train import config, fid, gan, gan_report, runner
+from train import config, fid, figures, gan, metrics
+from train.classifier import runner
+from train.common import runfolder
+from train.data import batches
 from tinydata import ROOT, env, make_proxy_run, train_cli
 
 CONFIGS = os.path.join(ROOT, 'configs', 'dcgan')
@@ -87,7 +90,7 @@ def test_shipped_configs_follow_section_4_5():
         assert cfg['optimizer'] == {'name': 'adam', 'lr': 2e-4,
                                     'betas': [0.0, 0.9], 'weight_decay': 0.0}
         assert cfg['fid']['every'] == 10000 and cfg['fid']['n_samples'] >= \
-            fid.MIN_SAMPLES
+            metrics.MIN_SAMPLES
         assert (cfg['generator_args'], cfg['discriminator_args']) == ({}, {})
     assert bn['norm']['layers'] == []
     assert (mn['norm']['layers'], mn['norm']['n_components'],
@@ -135,7 +138,7 @@ def test_config_mistakes_name_the_file_and_key(tmp_path, extra, message):
 def test_device_images_cover_every_image_once_per_epoch():
     images = numpy.arange(10, dtype=numpy.uint8).reshape(10, 1, 1, 1)
     numpy.random.seed(0)
-    it = gan.DeviceImages(images, 4, chainer.get_device('@numpy'))
+    it = batches.DeviceImages(images, 4, chainer.get_device('@numpy'))
     seen = [it.next() for _ in range(5)]  # 20 images: two epochs
     assert [it.epoch, it.current_position, it.is_new_epoch] == [2, 0, True]
     values = numpy.rint((numpy.concatenate(seen).ravel() + 1) * 127.5)
@@ -147,13 +150,13 @@ def test_device_images_cover_every_image_once_per_epoch():
     it.serialize(saved)
     state = numpy.random.get_state()
     expected = [it.next() for _ in range(4)]
-    copy = gan.DeviceImages(images, 4, chainer.get_device('@numpy'))
+    copy = batches.DeviceImages(images, 4, chainer.get_device('@numpy'))
     copy.serialize(chainer.serializers.NpzDeserializer(saved.target))
     numpy.random.set_state(state)
     for x in expected:
         numpy.testing.assert_array_equal(copy.next(), x)
     with pytest.raises(ValueError, match='fewer than one batch'):
-        gan.DeviceImages(images, 11, chainer.get_device('@numpy'))
+        batches.DeviceImages(images, 11, chainer.get_device('@numpy'))
 
 
 def _read(out, name):
@@ -226,8 +229,8 @@ def test_interrupted_run_resumes_to_the_same_result(tiny, tmp_path,
         gan.run(cfg, cut, extra_extensions=[(_Interrupt(), (5, 'iteration'))],
                 **kwargs)
     assert not _read(cut, 'run.json')['finished']
-    assert runner.newest_snapshot(cut).endswith('snapshot_iter_3')
-    with pytest.raises(runner.RunError, match='already holds a run'):
+    assert runfolder.newest_snapshot(cut).endswith('snapshot_iter_3')
+    with pytest.raises(runfolder.RunError, match='already holds a run'):
         gan.run(cfg, cut, **kwargs)
     info = gan.run(cfg, cut, resume=True, **kwargs)
     assert info['finished'] and info['iterations_done'] == 6
@@ -242,7 +245,7 @@ def test_interrupted_run_resumes_to_the_same_result(tiny, tmp_path,
         assert sorted(a.files) == sorted(b.files)
         for k in a.files:
             numpy.testing.assert_array_equal(a[k], b[k], err_msg=k)
-    with pytest.raises(runner.RunError, match='different iterations'):
+    with pytest.raises(runfolder.RunError, match='different iterations'):
         gan.run(cfg, cut, resume=True, iterations=9, **kwargs)
 
 
@@ -257,7 +260,7 @@ def _hand_run(runs, stem, cfg_path, fids, every, proxy=True, **settings):
                 features='CIFAR CNN pool4 of /p/cnn', device='@cupy:0',
                 data_source='/data/cifar10-jpeg.zip', mn_paths=[])
     out = os.path.join(runs, stem)
-    os.makedirs(os.path.join(out, gan.SAMPLES))
+    os.makedirs(os.path.join(out, runfolder.SAMPLES))
     with open(os.path.join(out, 'run.json'), 'w') as f:
         json.dump(info, f)
     log = []
@@ -266,7 +269,7 @@ def _hand_run(runs, stem, cfg_path, fids, every, proxy=True, **settings):
         log.append({'iteration': it, 'fid': value, 'fid_time': 1.0,
                     'elapsed_time': 2.0 * (i + 1) + 1.0 * (i + 1)})
         shade = numpy.full((256, 256, 3), 20 * i, numpy.uint8)
-        Image.fromarray(shade).save(gan.sample_path(out, it))
+        Image.fromarray(shade).save(runfolder.sample_path(out, it))
     with open(os.path.join(out, 'log'), 'w') as f:
         json.dump(log, f)
     return out
@@ -274,20 +277,23 @@ def _hand_run(runs, stem, cfg_path, fids, every, proxy=True, **settings):
 
 def test_steps_to_reach_interpolates_between_evaluations():
     its, fids = [10000, 20000, 30000], [80.0, 40.0, 30.0]
-    assert gan_report.steps_to_reach(its, fids, 50.0) == (20000, 17500.0)
-    assert gan_report.steps_to_reach(its, fids, 90.0) == (10000, 10000.0)
-    assert gan_report.steps_to_reach(its, fids, 10.0) == (None, None)
+    assert metrics.steps_to_fid(its, fids, 50.0) == (20000, 17500.0)
+    assert metrics.steps_to_fid(its, fids, 90.0) == (10000, 10000.0)
+    assert metrics.steps_to_fid(its, fids, 10.0) == (None, None)
 
 
 def test_report_from_hand_made_logs(tmp_path):
-    runs = str(tmp_path / 'runs')
-    _hand_run(runs, 'bn', os.path.join(CONFIGS, 'bn.yaml'),
+    runs = str(tmp_path / 'runs')  # runs/dcgan/<stem>, as dcgan.sh
+    _hand_run(os.path.join(runs, 'dcgan'), 'bn',
+              os.path.join(CONFIGS, 'bn.yaml'),
               [90, 60, 50, 45, 41, 40, 42, 44, 43, 45], every=10000)
-    _hand_run(runs, 'mn', os.path.join(CONFIGS, 'mn.yaml'),
+    _hand_run(os.path.join(runs, 'dcgan'), 'mn',
+              os.path.join(CONFIGS, 'mn.yaml'),
               [80, 50, 42, 38, 36, 35, 37, 36, 38, 39], every=10000)
     out, reduced = str(tmp_path / 'res' / 'dcgan.md'), str(tmp_path / 'r.md')
-    assert gan_report.main(['--configs', CONFIGS, '--runs', runs, '--out',
-                            out, '--reduced-out', reduced]) == 0
+    configs = os.path.dirname(CONFIGS)
+    assert figures.main(['6', '--configs', configs, '--runs', runs, '--out',
+                         out, '--reduced-out', reduced]) == 0
     assert not os.path.exists(reduced)  # full runs: results/
     text = open(out).read()
     assert 'NOT a reproduction' not in text
@@ -310,12 +316,12 @@ def test_report_from_hand_made_logs(tmp_path):
         assert Image.open(os.path.join(tmp_path, 'res', name)).size[0] > 400
 
     # a shorter run is reduced: the report goes to --reduced-out
-    _hand_run(str(tmp_path / 'short'), 'bn', os.path.join(CONFIGS,
-                                                          'bn.yaml'),
+    _hand_run(str(tmp_path / 'short' / 'dcgan'), 'bn',
+              os.path.join(CONFIGS, 'bn.yaml'),
               [90, 60], every=1000, iterations=2000)
-    assert gan_report.main(['--configs', CONFIGS, '--runs',
-                            str(tmp_path / 'short'), '--out', out,
-                            '--reduced-out', reduced]) == 0
+    assert figures.main(['6', '--configs', configs, '--runs',
+                         str(tmp_path / 'short'), '--out', out,
+                         '--reduced-out', reduced]) == 0
     text = open(reduced).read()
     assert 'NOT a reproduction' in text
     assert 'done, 2,000 it, 100 s, reduced' in text

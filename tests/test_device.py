@@ -112,9 +112,9 @@ def test_benchmarks_fail_in_one_line(tmp_path, script):
 
 
 def test_evaluate_fid_and_study_fail_in_one_line(tmp_path):
-    r = _run([sys.executable, '-m', 'train.evaluate', str(tmp_path),
-              '--device', 'cpu'], tmp_path)
-    _one_line(r, 'python -m train.evaluate', 'cpu')
+    r = _run([sys.executable, '-m', 'train.classifier.evaluate',
+              str(tmp_path), '--device', 'cpu'], tmp_path)
+    _one_line(r, 'python -m train.classifier.evaluate', 'cpu')
     r = _run([sys.executable, '-m', 'train.fid', 'stats', '--out',
               str(tmp_path / 's.npz'), '--fid-proxy', str(tmp_path),
               '--device', 'cpu'], tmp_path)

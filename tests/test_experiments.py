@@ -12,7 +12,10 @@ import os
 import pytest
 import yaml
 
-from train import config, metrics, optim, report
+from train import config, figures, metrics
+from train.common import optim
+from train.report import cli as report_cli
+from train.report import tables
 import tinydata
 from tinydata import ROOT, make_folder, table_row, train_cli
 
@@ -220,7 +223,7 @@ def tiny(tmp_path_factory):
 def _shrunk(tmp_path, parts, **changes):
     """A shipped configuration with some keys changed, written to tmp."""
     with open(os.path.join(CONFIGS, *parts) + '.yaml') as f:
-        data = yaml.load(f, Loader=config._Loader)
+        data = yaml.load(f, Loader=config.Loader)
     data.update(changes)
     path = str(tmp_path / (parts[-1] + '.yaml'))
     with open(path, 'w') as f:
@@ -256,18 +259,21 @@ def test_deep_models_train_through_the_cli(tiny, tmp_path, parts, changes,
 
 
 # ----------------------------------------------------- reports (hand-made)
-def _runs(tmp_path, folder, rows, **kwargs):
-    """Hand-made runs of configs/<folder>/<stem>: {stem: accuracies}."""
+def _runs(tmp_path, folder, rows, configs=None, **kwargs):
+    """Hand-made runs of configs/<folder>/<stem>: {stem: accuracies}
+    (``configs``: the folder the stems are under, default ``folder``)."""
     runs = str(tmp_path / 'runs')
     for stem, accs in rows.items():
-        tinydata.make_run(runs, os.path.join(CONFIGS, folder), stem, accs,
-                          **kwargs)
+        tinydata.make_run(runs, os.path.join(
+            CONFIGS, folder if configs is None else configs), stem, accs,
+            **kwargs)
     return runs
 
 
-def _build(kind, number, folder, runs, datasets=None, plot=None):
-    return report.build(kind, number, report.load_rows(
-        os.path.join(CONFIGS, folder), runs, datasets), plot)
+def _build(kind, number, folder, runs, datasets=None):
+    assert kind == 'table'
+    return tables.build(number, tables.load_rows(
+        os.path.join(CONFIGS, folder), runs, datasets))
 
 
 def test_table4_report(tmp_path):
@@ -329,13 +335,13 @@ def _curves(i):
 
 
 def test_figure5_report_and_curves(tmp_path):
-    runs = _runs(tmp_path, 'densenet', {'bn_40': [60.0, 70.0, 74.0, 73.0],
-                                        'mn_40': [65.0, 74.5, 76.0, 75.8]},
+    runs = _runs(tmp_path / 'root', 'densenet',  # root/runs/densenet/<stem>
+                 {'densenet/bn_40': [60.0, 70.0, 74.0, 73.0],
+                  'densenet/mn_40': [65.0, 74.5, 76.0, 75.8]}, configs='',
                  log_extra=_curves)
     results = tmp_path / 'results'
-    assert report.main(['figure', '5', '--configs',
-                        os.path.join(CONFIGS, 'densenet'), '--runs', runs,
-                        '--out', str(results / 'densenet.md')]) == 0
+    assert figures.main(['5', '--configs', CONFIGS, '--runs', runs,
+                         '--out', str(results / 'densenet.md')]) == 0
     text = (results / 'densenet.md').read_text()
     assert text.startswith('# Figure 5: DenseNet, best test error (%)')
     l40, l100 = text.split('## DenseNet L=')[1:]
@@ -353,21 +359,20 @@ def test_figure5_report_and_curves(tmp_path):
 
 
 def test_figure5_reduced_runs_go_elsewhere(tmp_path):
-    runs = _runs(tmp_path, 'densenet', {'mn_100': [50.0]},
-                 test_subset=100, log_extra=_curves)
+    runs = _runs(tmp_path, 'densenet', {'densenet/mn_100': [50.0]},
+                 configs='', test_subset=100, log_extra=_curves)
     results = tmp_path / 'results' / 'densenet.md'
     elsewhere = tmp_path / 'runs' / 'densenet.md'
-    assert report.main(['figure', '5', '--configs',
-                        os.path.join(CONFIGS, 'densenet'), '--runs', runs,
-                        '--out', str(results), '--reduced-out',
-                        str(elsewhere)]) == 0
+    assert figures.main(['5', '--configs', CONFIGS, '--runs', runs,
+                         '--out', str(results), '--reduced-out',
+                         str(elsewhere)]) == 0
     assert not (tmp_path / 'results').exists()
     assert 'NOT a reproduction' in elsewhere.read_text()
     assert (tmp_path / 'runs' / 'densenet.png').exists()
 
 
 def test_report_of_an_unknown_table_is_an_error(tmp_path, capsys):
-    assert report.main(['table', '9', '--configs',
+    assert report_cli.main(['table', '9', '--configs',
                         os.path.join(CONFIGS, 'table6'), '--runs',
                         str(tmp_path)]) == 2
     assert 'no configuration reports table 9' in capsys.readouterr().err

@@ -14,7 +14,12 @@ import pytest
 
 import chainer
 
-from train import fid, fid_convert, fid_inception
+from train.fid import cli as fid_cli
+from train.fid import convert as fid_convert
+from train.fid import features as fid_features
+from train.fid import inception as fid_inception
+from train.fid import statistics as fid_statistics
+from train.metrics import fid
 from tinydata import ROOT, env, make_proxy_run
 
 RNG = numpy.random.RandomState(0)
@@ -223,20 +228,20 @@ def test_converter_command_reads_a_torch_file(tmp_path):
     src, dst = str(tmp_path / 'w.pth'), str(tmp_path / 'w.npz')
     torch.save({k: torch.from_numpy(numpy.asarray(v))
                 for k, v in state.items()}, src)
-    assert fid_convert.main([src, dst]) == 0
+    assert fid_cli.main(['convert', src, dst]) == 0
     net = fid_inception.load(dst)
     numpy.testing.assert_array_equal(net.Mixed_5d.branch5x5_2.conv.W.array,
                                      state['Mixed_5d.branch5x5_2.conv.weight'])
-    features = fid.InceptionFeatures(dst)
+    features = fid_features.InceptionFeatures(dst)
     assert 'sha256 ' + fid_inception.file_digest(dst) in features.name
     with open(src, 'wb') as f:
         f.write(b'not a torch file')
-    assert fid_convert.main([src, dst]) == 2
+    assert fid_cli.main(['convert', src, dst]) == 2
 
 
 def test_missing_or_wrong_weight_files_are_errors(tmp_path):
-    with pytest.raises(fid.FIDError, match='python -m train.fid_convert'):
-        fid.InceptionFeatures(str(tmp_path / 'none.npz'))
+    with pytest.raises(fid.FIDError, match='python -m train.fid convert'):
+        fid_features.InceptionFeatures(str(tmp_path / 'none.npz'))
     bad = str(tmp_path / 'bad.npz')
     numpy.savez(bad, x=numpy.zeros(2))
     with pytest.raises(ValueError, match='not a converted FID Inception'):
@@ -252,8 +257,8 @@ def proxy(tmp_path_factory):
 
 def test_proxy_features_are_the_cifar_cnn_pool4(proxy):
     mean, std = numpy.full(3, 120.0), numpy.full(3, 60.0)
-    features = fid.ProxyFeatures(proxy['proxy'], mean, std)
-    assert features.proxy and features.label == fid.PROXY_LABEL
+    features = fid_features.ProxyFeatures(proxy['proxy'], mean, std)
+    assert features.proxy and features.label == fid_features.PROXY_LABEL
     x = RNG.uniform(-1, 1, (5, 3, 32, 32)).astype(numpy.float32)
     y = features(x)
     assert y.shape == (5, 256)
@@ -263,7 +268,7 @@ def test_proxy_features_are_the_cifar_cnn_pool4(proxy):
             numpy.float32)).array
     numpy.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-3)
     with pytest.raises(fid.FIDError, match='not a finished classifier run'):
-        fid.ProxyFeatures(proxy['data'], mean, std)
+        fid_features.ProxyFeatures(proxy['data'], mean, std)
 
 
 def test_stats_command_writes_the_training_set_statistics(proxy, tmp_path):
@@ -279,6 +284,6 @@ def test_stats_command_writes_the_training_set_statistics(proxy, tmp_path):
                        env=env(proxy['cache']), capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    mu, sigma, n, name = fid.load_statistics(out)
+    mu, sigma, n, name = fid_statistics.load_statistics(out)
     assert mu.shape == (256,) and sigma.shape == (256, 256) and n == 40
     assert name.startswith('CIFAR CNN pool4 of ' + proxy['proxy'])

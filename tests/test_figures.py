@@ -1,9 +1,9 @@
-"""Figures 1, 2, 3, 4, 8 and 9 (train/figures.py) and what they read.
+"""Figures 1, 2, 3, 4, 8 and 9 (train/figures/) and what they read.
 
 The figures are built from hand-made logs, models and records; the
-recording extensions (train/extensions.py) run in real tiny trainings,
-one of them interrupted and resumed; the active-component counter of
-MixtureNormalization is checked against a direct count.
+recording extensions (train/classifier/records.py) run in real tiny
+trainings, one of them interrupted and resumed; the active-component
+counter of MixtureNormalization is checked against a direct count.
 """
 import io
 import json
@@ -19,8 +19,10 @@ import mixnorm
 import chainer
 import chainer.functions as F
 
-from train import config, data as data_module, extensions as records
-from train import figures, runner
+from train import config, data as data_module, figures
+from train.classifier import records, runner
+from train.common import extensions, runfolder
+from train.figures import activations
 from tinydata import ROOT, env, make_folder, make_run, write_config
 
 CONFIGS = os.path.join(ROOT, 'configs')
@@ -295,11 +297,11 @@ def test_shipped_records_name_mixture_normalized_layers():
         cfg = config.load(os.path.join(CONFIGS, stem + '.yaml'),
                           check_model=False)
         predictor, _ = config.build_model(cfg)
-        links = records._fit_links(predictor, cfg['record']['fits_layers'],
-                                   '')
+        links = records.fit_links(predictor, cfg['record']['fits_layers'],
+                                  '')
         assert [p for p, _ in links] == layers
         assert cfg['record']['active_components']
-        assert len(records.mixture_paths(predictor)) == 10  # Fig. 9
+        assert len(extensions.mixture_links(predictor)) == 10  # Fig. 9
     for ds in ('cifar10', 'cifar100'):
         cfg = config.load(os.path.join(CONFIGS, 'table2', ds, 'bn2.yaml'),
                           check_model=False)
@@ -458,11 +460,11 @@ def test_figure1_captures_conv2_output_and_fits(tmp_path, monkeypatch,
     monkeypatch.setenv('MIXNORM_CACHE', str(tmp_path / 'cache'))
     data = make_folder(str(tmp_path / 'data'), n_train=2, n_test=1)
     out, cfg, predictor = _figure1_run(tmp_path, data)
-    run = figures.report.Run(out)
+    run = runfolder.Run(out)
     x, path, it = figures.conv_activations(run, 'conv2', seed=4)
     assert (path, it) == (os.path.join(out, 'records', 'model_iter_3.npz'),
                           3)
-    batch = figures._training_batch(cfg, run.info, 4)
+    batch = activations._training_batch(cfg, run.info, 4)
     assert batch.shape == (8, 3, 32, 32)
     with chainer.using_config('train', True):
         h = F.max_pooling_2d(predictor.conv1(batch), 3, stride=2)
@@ -575,7 +577,8 @@ def test_figure9_from_hand_made_counts(tmp_path, rng, capsys, drawn):
     assert 'no active-component counts' in capsys.readouterr().err
     cfg = config.load(os.path.join(CONFIGS, 'table4/cifar10/mn4.yaml'),
                       check_model=False)
-    paths = [p for p, _ in records.mixture_paths(config.build_model(cfg)[0])]
+    paths = [p for p, _ in extensions.mixture_links(
+        config.build_model(cfg)[0])]
     entries = []
     for i in range(40):
         counts = {}

@@ -96,3 +96,245 @@ def test_no_import_runs_up_the_layers(layer):
     for name, path in modules(layer).items():
         for target in imports(path, known):
             assert target.split('.')[0] not in above, (name, target)
+
+
+# ------------------------------------------------------------------ train/
+# train's packages from the bottom up: a module imports modules of its own
+# package and of lower levels only (train/cli.py and train/__main__.py are
+# the package 'cli'; train/__init__.py imports nothing from train)
+TRAIN_LEVELS = (('output', 'device', 'metrics'), ('data',), ('config',),
+                ('common',), ('fid',), ('classifier', 'gan'), ('report',),
+                ('figures',), ('cli',), ('study',))
+MAX_LINES = 500  # no train/ module above it
+
+
+def _package(name):
+    """The package of train that module ``name`` belongs to
+    (``train.report.cli`` -> ``report``; ``train.__main__`` -> ``cli``;
+    ``train`` -> None)."""
+    if not name.count('.'):
+        return None
+    part = name.split('.')[1]
+    return 'cli' if part == '__main__' else part
+
+
+def test_train_levels_name_every_package():
+    named = {p for level in TRAIN_LEVELS for p in level}
+    found = {_package(n) for n in modules('train')} - {None}
+    assert found == named, found ^ named
+
+
+def test_no_import_cycle_inside_train():
+    """Importing ``train.x.y`` runs ``train/x/__init__.py`` first: an edge
+    to a module is one to its packages too (but those of the importer,
+    already running, and the root ``train``)."""
+    known = modules('train')
+    graph = {}
+    for name, path in known.items():
+        parents = {name.rsplit('.', i)[0] for i in range(name.count('.'))}
+        targets = set()
+        for target in imports(path, known):
+            targets |= {target.rsplit('.', i)[0]
+                        for i in range(target.count('.'))}
+        graph[name] = targets - parents - {name, 'train'}
+    assert cycle(graph) is None, ' -> '.join(cycle(graph))
+
+
+def test_train_packages_import_downwards_only():
+    level = {p: i for i, ps in enumerate(TRAIN_LEVELS) for p in ps}
+    known = modules('train')
+    for name, path in known.items():
+        mine = _package(name)
+        for target in imports(path, known):
+            theirs = _package(target)
+            if mine is None:  # train/__init__.py
+                assert theirs is None, (name, target)
+            elif theirs != mine:
+                assert theirs is not None and level[theirs] < level[mine], (
+                    name, target)
+
+
+def test_no_module_imports_a_name_from_its_own_package_front():
+    """A module imports its siblings by module path: a name from its own
+    package's __init__ would run that __init__ half-done."""
+    known = modules('train')
+    for name, path in known.items():
+        parents = {name.rsplit('.', i)[0] for i in range(1, name.count('.'))}
+        with open(path) as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module in parents:
+                for a in node.names:
+                    assert '{}.{}'.format(node.module, a.name) in known, (
+                        name, node.module, a.name)
+
+
+def test_no_train_module_is_over_the_limit():
+    for name, path in modules('train').items():
+        with open(path) as f:
+            n = sum(1 for _ in f)
+        assert n <= MAX_LINES, (name, n)
+
+
+# ------------------------------------------------------- private names
+def _private(name):
+    """A leading underscore that is not a dunder (``_x``, not ``__x__``)."""
+    return name.startswith('_') and not (name.startswith('__') and
+                                         name.endswith('__'))
+
+
+def covered(path):
+    """The names a test file covers: its file name without ``test_`` and
+    its folders under tests/ (``tests/test_fid.py``: ``fid``;
+    ``tests/train/fid/test_frechet.py``: ``fid``, ``frechet``).  A test
+    may use the private names of a train module whose dotted path has one
+    of them as a component (``train.fid.inception``,
+    ``train.metrics.fid``): its own module's.  Other files (train/,
+    benchmarks/, the tests' helpers) cover nothing."""
+    rel = os.path.relpath(path, os.path.join(ROOT, 'tests')).split(os.sep)
+    if rel[0] == os.pardir or not rel[-1].startswith('test_'):
+        return set()
+    names = rel[:-1] + [rel[-1][len('test_'):-len('.py')]]
+    return set(names) - {'train', 'support'}
+
+
+def private_uses(path, module, known):
+    """``(line, what)`` of each private name of another train module that
+    the file at ``path`` (the module ``module``, or None) imports or uses:
+    ``from train.x import _y``, ``x._y`` or ``x.Y._z`` for an imported
+    module ``x``, ``setattr``/``getattr``/``monkeypatch.setattr(x, '_y')``,
+    and importing a module whose path has a private part from outside its
+    package."""
+    with open(path) as f:
+        tree = ast.parse(f.read())
+    aliases = {}  # local name -> train module
+    found = []
+    mine = covered(path)
+
+    def foreign(target, what, line):
+        if target == module:
+            return
+        if mine & set(target.split('.')[1:]):
+            return
+        found.append((line, '{} ({})'.format(what, target)))
+
+    def private_module(name, line):
+        parts = name.split('.')
+        for i, part in enumerate(parts):
+            if _private(part):
+                package = '.'.join(parts[:i])
+                if not (module or '').startswith(package + '.'):
+                    foreign(name, 'import of private module ' + name, line)
+                return
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split('.')[0] != 'train':
+                    continue
+                private_module(a.name, node.lineno)
+                if a.asname:
+                    aliases[a.asname] = a.name
+                else:
+                    aliases['train'] = 'train'
+        elif isinstance(node, ast.ImportFrom) and node.module and \
+                node.module.split('.')[0] == 'train':
+            for a in node.names:
+                full = '{}.{}'.format(node.module, a.name)
+                if full in known:
+                    private_module(full, node.lineno)
+                    aliases[a.asname or a.name] = full
+                elif _private(a.name):
+                    foreign(node.module, 'imports ' + a.name, node.lineno)
+
+    def resolve(node):
+        """The dotted name of ``node`` when it starts at a train alias."""
+        parts = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name) or node.id not in aliases:
+            return None
+        return '.'.join([aliases[node.id]] + parts[::-1])
+
+    def check(dotted, line):
+        """The longest module prefix of ``dotted`` and the names after it."""
+        parts = dotted.split('.')
+        for i in range(len(parts), 0, -1):
+            if '.'.join(parts[:i]) in known:
+                rest = parts[i:]
+                if any(_private(p) for p in rest):
+                    foreign('.'.join(parts[:i]), 'uses ' + dotted, line)
+                return
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            dotted = resolve(node)
+            if dotted:
+                check(dotted, node.lineno)
+        elif isinstance(node, ast.Call) and len(node.args) >= 2:
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else \
+                getattr(func, 'id', None)
+            target, attr = node.args[0], node.args[1]
+            if name in ('setattr', 'getattr', 'delattr') and \
+                    isinstance(attr, ast.Constant) and \
+                    isinstance(attr.value, str):
+                dotted = resolve(target)
+                if dotted:
+                    check(dotted + '.' + attr.value, node.lineno)
+    return found
+
+
+def _python_files(folder):
+    for dirpath, _, files in os.walk(os.path.join(ROOT, folder)):
+        for name in sorted(files):
+            if name.endswith('.py'):
+                yield os.path.join(dirpath, name)
+
+
+def test_private_finder_finds_private_uses(tmp_path):
+    known = modules('train')
+    path = str(tmp_path / 'user.py')
+    with open(path, 'w') as f:
+        f.write('from train.metrics import fid\n'
+                'from train.common import runfolder as rf\n'
+                'from train.data.imagefolder import _decode_chunk\n'
+                'import train.fid.convert\n'
+                'fid._sqrt_product\n'
+                'rf.Run._private\n'
+                'train.fid.convert._targets\n'
+                'monkeypatch.setattr(rf, "_x", 1)\n'
+                'fid.frechet_distance, rf.Run.__init__\n')
+    found = [what for _, what in private_uses(path, None, known)]
+    assert len(found) == 5, found
+    assert private_uses(path, 'train.metrics.fid', known) != []
+    # a module's own tests: tests/test_fid.py covers train.*.fid.*
+    assert covered(os.path.join(ROOT, 'tests', 'test_fid.py')) == {'fid'}
+    assert covered(os.path.join(ROOT, 'tests', 'train', 'fid',
+                                'test_frechet.py')) == {'fid', 'frechet'}
+    assert covered(os.path.join(ROOT, 'tests', 'tinydata.py')) == set()
+
+
+def test_no_private_name_of_train_is_used_across_modules():
+    """train/, benchmarks/ and tests/ use no ``_name`` of a train module
+    other than their own (a test: of the modules it covers)."""
+    known = modules('train')
+    by_path = {path: name for name, path in known.items()}
+    problems = []
+    for folder in ('train', 'benchmarks', 'tests'):
+        for path in _python_files(folder):
+            for line, what in private_uses(path, by_path.get(path), known):
+                problems.append('{}:{}: {}'.format(
+                    os.path.relpath(path, ROOT), line, what))
+    assert not problems, '\n'.join(problems)
+
+
+def test_readme_layout_names_every_train_package():
+    """README.md's Layout section lists train's packages in their order."""
+    with open(os.path.join(ROOT, 'README.md')) as f:
+        text = f.read()
+    layout = text.split('\n## Layout\n', 1)[1].split('\n## ', 1)[0]
+    listed = [line.split('`')[1].rstrip('/').replace('.py', '')
+              for line in layout.splitlines() if line.startswith('  - `')]
+    assert listed == [p for level in TRAIN_LEVELS for p in level]

@@ -13,7 +13,9 @@ import chainer
 import numpy
 import pytest
 
-from train import config, optim, runner
+from train import config
+from train.classifier import runner
+from train.common import optim
 from tinydata import make_folder, write_config
 
 DEFAULTS = {'decay': 0.9, 'momentum': 0.9, 'eps': 1.0}

@@ -2,7 +2,11 @@
 import functools
 import io
 
-from train import config, imagefolder, progress, runner
+from train import config
+from train.classifier import runner
+from train.common import console
+from train.data import imagefolder
+from train.output import progress
 from tinydata import make_folder, make_zip, write_config
 
 
@@ -54,7 +58,7 @@ def test_decoding_reports_its_progress(tmp_path, monkeypatch):
     folder = make_folder(str(tmp_path / 'data'), n_train=2, n_test=1)
     z = make_zip(folder, str(tmp_path / 'data.zip'))
     # a line after every chunk of 7 images
-    monkeypatch.setattr(imagefolder, '_CHUNK', 7)
+    monkeypatch.setattr(imagefolder, 'CHUNK', 7)
     monkeypatch.setattr(imagefolder, 'Progress', functools.partial(
         progress.Progress, interval=0.0))
     log = io.StringIO()
@@ -80,7 +84,7 @@ def test_training_reports_progress_to_a_log(tmp_path, monkeypatch):
     data = make_folder(str(tmp_path / 'data'), n_train=2, n_test=1)
     cfg = config.load(write_config(str(tmp_path / 'c.yaml'), batch_size=8,
                                    epochs=2), check_model=False)
-    monkeypatch.setattr(runner.LogProgress.__init__, '__defaults__', (0.0,))
+    monkeypatch.setattr(console.LogProgress.__init__, '__defaults__', (0.0,))
     log = io.StringIO()
     runner.run(cfg, str(tmp_path / 'run'), device='@numpy', data=data,
                log=log)

@@ -8,7 +8,9 @@ import textwrap
 import pytest
 from PIL import Image
 
-from train import report
+from train import metrics, report
+from train.common import runfolder, titles
+from train.report import compare, markdown, tables
 import tinydata
 from tinydata import ROOT
 
@@ -32,8 +34,7 @@ def runs(tmp_path):
 
 def table(number, runs, dataset):
     """Markdown of Table ``number`` over ``runs`` of one dataset."""
-    return report.build('table', number,
-                        report.load_rows(CONFIGS, runs, (dataset,)))
+    return tables.build(number, tables.load_rows(CONFIGS, runs, (dataset,)))
 
 
 _row = tinydata.table_row
@@ -116,13 +117,13 @@ def test_compare_table_and_plot(tmp_path, capsys, monkeypatch):
     png = str(tmp_path / 'cmp.png')
     bn2, mn2 = _quick_runs(tmp_path)
     plotted = []
-    real_plot = report.plot_loss_and_error
+    real_plot = compare.plot_loss_and_error
 
     def plot(groups, path, title):
         fig = real_plot(groups, path, title)
         plotted.append((groups, title, fig))
         return fig
-    monkeypatch.setattr(report, 'plot_loss_and_error', plot)
+    monkeypatch.setattr(compare, 'plot_loss_and_error', plot)
     assert report.main(['compare', bn2, mn2, '--out', md,
                         '--plot', png]) == 0
     text = open(md).read()
@@ -159,11 +160,11 @@ def test_compare_table_and_plot(tmp_path, capsys, monkeypatch):
 def test_compare_title_names_each_runs_device_and_seed(tmp_path):
     runs = str(tmp_path / 'runs')
     full = dict(n_train=50000, n_test=10000)
-    a = report.Run(make_run(runs, 'cifar10', 'bn2', [80.0], epochs=100,
-                            seed=0, device='@cupy:0',
-                            machine='GPU 0: NVIDIA H100', **full))
-    b = report.Run(make_run(runs, 'cifar10', 'mn2', [81.0], epochs=100,
-                            seed=1, device='@numpy', **full))
+    a = runfolder.Run(make_run(runs, 'cifar10', 'bn2', [80.0], epochs=100,
+                               seed=0, device='@cupy:0',
+                               machine='GPU 0: NVIDIA H100', **full))
+    b = runfolder.Run(make_run(runs, 'cifar10', 'mn2', [81.0], epochs=100,
+                               seed=1, device='@numpy', **full))
     title = report.compare_title([a, b])
     assert title == (
         'Comparison: 100 epochs, 50,000 train / 10,000 test images, '
@@ -173,12 +174,12 @@ def test_compare_title_names_each_runs_device_and_seed(tmp_path):
 
 
 def test_run_title_names_run_budget_data_device_and_seed(tmp_path):
-    run = report.Run(make_run(str(tmp_path), 'cifar10', 'mn2', [50.0],
-                              epochs=2, train_subset=256, test_subset=64,
-                              n_train=256, n_test=64, seed=3,
-                              device='@numpy'))
+    run = runfolder.Run(make_run(str(tmp_path), 'cifar10', 'mn2', [50.0],
+                                 epochs=2, train_subset=256, test_subset=64,
+                                 n_train=256, n_test=64, seed=3,
+                                 device='@numpy'))
     run.info['config']['epochs'] = 100  # as configured; the run did 2
-    assert report.run_title(run.info) == (
+    assert titles.run_title(run.info) == (
         'table2-cifar10-mn2 (MN-2): reduced budget: 2 epochs (of 100) on a '
         '256-image training subset / a 64-image test subset, '
         'cifar10-jpeg.zip; device @numpy; seed 3 (reduced: NOT a '
@@ -189,15 +190,15 @@ def test_budget_text_names_epochs_images_and_data():
     cfg = {'epochs': 100}
     full = {'config': cfg, 'epochs': 25, 'n_train': 50000, 'n_test': 10000,
             'data_source': '/data/cifar10-jpeg.zip'}
-    assert report.budget_text([full, dict(full)]) == (
+    assert titles.budget_text([full, dict(full)]) == (
         '25 epochs (of 100), 50,000 train / 10,000 test images, '
         'cifar10-jpeg.zip')
     paper = dict(full, epochs=100, data_source='CIFAR-10 (chainer.datasets)')
-    assert report.budget_text([paper]) == (
+    assert titles.budget_text([paper]) == (
         '100 epochs, 50,000 train / 10,000 test images, CIFAR-10 '
         '(chainer.datasets)')
     subset = dict(full, epochs=4, train_subset=2560, n_train=2560)
-    assert report.budget_text([full, subset]) == (
+    assert titles.budget_text([full, subset]) == (
         '25 epochs (of 100), 50,000 train / 10,000 test images, '
         'cifar10-jpeg.zip; reduced budget: 4 epochs (of 100) on a '
         '2,560-image training subset / 10,000 test images, cifar10-jpeg.zip')
@@ -207,13 +208,13 @@ def test_epoch_stats_average_over_the_runs_that_reach_an_epoch():
     def log(losses, per_epoch=10):
         return [{'epoch': i + 1, 'iteration': per_epoch * (i + 1),
                  'main/loss': v} for i, v in enumerate(losses)]
-    stats = report.epoch_stats([log([2.0, 1.0, 0.5]), log([1.0, 3.0])],
-                               lambda e: e.get('main/loss'))
+    stats = metrics.epoch_stats([log([2.0, 1.0, 0.5]), log([1.0, 3.0])],
+                                lambda e: e.get('main/loss'))
     assert stats == [(10, 1.5, pytest.approx(0.5 ** 0.5)),
                      (20, 2.0, pytest.approx(2 ** 0.5)), (30, 0.5, None)]
-    assert report.mean_std([1.0, None, 3.0]) == (2.0, pytest.approx(
+    assert metrics.mean_std([1.0, None, 3.0]) == (2.0, pytest.approx(
         2 ** 0.5), 2)
-    assert report.mean_std([None]) == (None, None, 0)
+    assert metrics.mean_std([None]) == (None, None, 0)
 
 
 def test_compare_needs_logs(tmp_path):
@@ -224,4 +225,4 @@ def test_compare_needs_logs(tmp_path):
     (0.01, '0.01'), (0.05, '0.05'), (1e-4, '1e-4'), (2e-5, '2e-5'),
     (5e-4, '5e-4'), (1.5e-4, '1.5e-4'), (0.14, '0.14'), (0.0, '0')])
 def test_numbers_print_as_in_the_paper(value, text):
-    assert report._number(value) == text
+    assert markdown._number(value) == text

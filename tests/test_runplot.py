@@ -6,7 +6,10 @@ import os
 import pytest
 from matplotlib.figure import Figure
 
-from train import config, report, runner, runplot
+from train import config
+from train.classifier import runner
+from train.common import runfolder, runplot, titles
+from train.figures import curves
 from tinydata import ROOT, make_folder, make_run, write_config
 
 LOG = [{'epoch': e, 'iteration': 5 * e, 'main/error': 0.9 - 0.1 * e,
@@ -57,7 +60,7 @@ def test_a_run_draws_error_png_titled_with_run_budget_and_data(
         info = json.load(f)
     assert info['machine'].startswith('CPU: ')
     title = ' '.join(drawn[-1].axes[0].get_title().split())  # unwrapped
-    assert title == report.run_title(info)
+    assert title == titles.run_title(info)
     assert title.startswith('tiny: reduced budget: 2 epochs (of 3) on a '
                             '16-image training subset / 10 test images, '
                             'data; device @numpy (CPU: ')
@@ -65,7 +68,7 @@ def test_a_run_draws_error_png_titled_with_run_budget_and_data(
     assert _lines(drawn[-1])['test error'][0] == [1, 2]
     with open(os.path.join(out, 'error.png'), 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
-    assert not [n for n in os.listdir(out) if n.endswith('.tmp.png')]
+    assert not [n for n in os.listdir(out) if '.tmp' in n]
 
 
 def test_gan_fid_plot_title_says_reduced():
@@ -74,7 +77,9 @@ def test_gan_fid_plot_title_says_reduced():
                       check_model=False)
     info = gan.settings(cfg, iterations=600, fid={'every': 300,
                                                   'n_samples': 500}, seed=2)
-    assert gan.plot_title(info, 640, '/data/cifar10-jpeg.zip', '@numpy') == (
+    info.update(n_train=640, data_source='/data/cifar10-jpeg.zip',
+                device='@numpy')
+    assert titles.gan_title(info) == (
         'dcgan-bn: 600 iterations (of 100,000), 640 training images, '
         'cifar10-jpeg.zip; device @numpy; seed 2 (reduced: NOT a '
         'reproduction)')
@@ -90,8 +95,8 @@ def test_figure5_plot_has_a_title_and_a_legend_on_each_panel(tmp_path):
                            'validation/main/error': 0.4,
                            'validation/main/loss': 1.2})
         rows.append((stem, config.load(os.path.join(configs, stem + '.yaml'),
-                                       check_model=False), report.Run(out)))
-    fig = report.plot_curves(rows, str(tmp_path / 'f5.png'), 'Figure 5: x')
+                                       check_model=False), runfolder.Run(out)))
+    fig = curves.plot_figure5(rows, str(tmp_path / 'f5.png'), 'Figure 5: x')
     assert fig.get_suptitle() == 'Figure 5: x (reduced: NOT a reproduction)'
     for ax in fig.axes:
         assert len(ax.get_legend().get_texts()) == 2

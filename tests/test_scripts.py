@@ -14,7 +14,8 @@ import sys
 
 import pytest
 
-from train import config, runner
+from train import config
+from train.classifier import runner
 from tinydata import ROOT, env, table_row
 
 ROWS = ['bn1', 'bn2', 'bn3', 'bn4', 'mn1', 'mn2', 'mn3', 'mn4']

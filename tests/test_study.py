@@ -11,7 +11,9 @@ import time
 import pytest
 from PIL import Image
 
-from train import metrics, runner, study
+from train import metrics, study
+from train.classifier import runner
+from train.common import runfolder
 from tinydata import ROOT, env, make_folder, table_row, write_config
 
 STUDIES = os.path.join(ROOT, 'studies')
@@ -391,7 +393,7 @@ variants:
     k = len(first)
     assert 2 <= k < 4 and [e['epoch'] for e in first] == list(
         range(1, k + 1))
-    assert os.path.basename(runner.newest_snapshot(out)) == \
+    assert os.path.basename(runfolder.newest_snapshot(out)) == \
         'snapshot_iter_{}'.format(first[-1]['iteration'])
     with open(os.path.join(out, 'run.json')) as f:
         assert not json.load(f)['finished']

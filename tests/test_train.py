@@ -14,7 +14,9 @@ import mixnorm
 import chainer
 
 import models
-from train import cli, config, optim, runner
+from train import cli, config
+from train.classifier import runner
+from train.common import optim, runfolder
 from tinydata import ROOT, env, make_folder, make_zip, train_cli, \
     write_config
 
@@ -68,7 +70,8 @@ def test_bn_and_mn_train_through_the_cli(tiny, tmp_path):
 
 
 def test_evaluate_reproduces_the_log_and_compares_rules(tiny, tmp_path):
-    """train.evaluate: the default rule gives the logged test accuracy."""
+    """train.classifier.evaluate: the default rule gives the logged test
+    accuracy."""
     cfg = write_config(str(tmp_path / 'mn.yaml'), layers=('conv2',),
                        batch_size=8, epochs=1)
     out = str(tmp_path / 'mn')
@@ -76,7 +79,8 @@ def test_evaluate_reproduces_the_log_and_compares_rules(tiny, tmp_path):
                    '--data', tiny['dir']], tiny['cache'])
     assert r.returncode == 0, r.stderr
     r = subprocess.run(
-        [sys.executable, '-m', 'train.evaluate', out, '--device', '@numpy'],
+        [sys.executable, '-m', 'train.classifier.evaluate', out, '--device',
+         '@numpy'],
         cwd=ROOT, env=env(tiny['cache']), capture_output=True, text=True,
         timeout=300)
     assert r.returncode == 0, r.stderr
@@ -259,7 +263,7 @@ def test_resume_reads_a_run_recorded_with_n_iter(tmp_path):
     assert runner.run(cfg, out, resume=True, data=data, log=log)['finished']
     assert 'already finished' in log.getvalue()
     cfg['norm']['em_iter'] = 4  # a real difference still is one
-    with pytest.raises(runner.RunError, match='different config'):
+    with pytest.raises(runfolder.RunError, match='different config'):
         runner.run(cfg, out, resume=True, data=data, log=log)
 
 

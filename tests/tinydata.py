@@ -129,7 +129,7 @@ def table_row(text, name):
 def make_proxy_run(root):
     """A 10-class folder (4 train / 1 test image per class) under ``root``
     and a 1-epoch CIFAR CNN run on it, made in-process with a private
-    cache: the features of the proxy FID (train/fid.py).
+    cache: the features of the proxy FID (train/fid/features.py).
 
     Returns:
         dict: ``data`` (the folder), ``cache`` and ``proxy`` (the run).
@@ -137,7 +137,8 @@ def make_proxy_run(root):
     """
     import io
 
-    from train import config, runner
+    from train import config
+    from train.classifier import runner
 
     root = str(root)
     data = make_folder(os.path.join(root, 'data'), n_train=4, n_test=1)

@@ -6,8 +6,9 @@
     mpiexec -n N python -m train --config FILE --comm naive|flat|pure_nccl
                     [--local-bn] [...]
 
-With ``--comm`` the N processes train one classifier configuration
-together (ChainerMN, :mod:`train.multinode`).
+A classifier configuration trains with :func:`train.classifier.run`; with
+``--comm`` the N processes train it together (ChainerMN,
+:mod:`train.classifier.multinode`).
 
 A GAN configuration (``model: dcgan``, :mod:`train.gan`) takes
 ``--iterations N``, ``--fid-every N``, ``--fid-weights NPZ``, ``--fid-proxy
@@ -70,7 +71,7 @@ def parser():
                    help='iterations between FID evaluations')
     g.add_argument('--fid-weights', default=None, metavar='NPZ',
                    help='Inception FID weights converted by python -m '
-                        'train.fid_convert (README: where to get them)')
+                        'train.fid convert (README: where to get them)')
     g.add_argument('--fid-proxy', default=None, metavar='RUN',
                    help='a finished CIFAR CNN run: the proxy FID (CIFAR CNN '
                         'features), not comparable with the paper')
@@ -88,12 +89,12 @@ _CLASSIFIER_ONLY = ('epochs', 'test_subset')
 
 def _misplaced(args, names, kind):
     """Raises RunError for options given that do not apply."""
-    from train import runner
+    from train.common.runfolder import RunError
 
     given = ['--' + n.replace('_', '-') for n in names
              if getattr(args, n) is not None]
     if given:
-        raise runner.RunError('{}: {} only for {} configurations'.format(
+        raise RunError('{}: {} only for {} configurations'.format(
             ', '.join(given), 'applies' if len(given) == 1 else 'apply',
             kind))
 
@@ -101,18 +102,19 @@ def _misplaced(args, names, kind):
 def _run_gan(args, cfg, out):
     """Trains a GAN configuration (train.gan); returns its message."""
     from train import gan
-    from train import runner
+    from train.common.runfolder import GANRun
+    from train.common.runfolder import RunError
 
     _misplaced(args, _CLASSIFIER_ONLY, 'classifier')
     if args.comm is not None:
-        raise runner.RunError('--comm: multi-process training is for '
+        raise RunError('--comm: multi-process training is for '
                               'classifier configurations')
     info = gan.run(cfg, out, device=args.device, iterations=args.iterations,
                    seed=args.seed, resume=args.resume, data=args.data,
                    train_subset=args.train_subset, fid_every=args.fid_every,
                    fid_weights=args.fid_weights, fid_proxy=args.fid_proxy,
                    fid_stats=args.fid_stats, config_path=args.config)
-    best = gan.best_fid(out)
+    best = GANRun(out).best()
     return '{}: finished: best FID {} ({} iterations, {:.0f} s); {}'.format(
         out, '{:.2f} at iteration {}'.format(best[1], best[0]) if best
         else 'n/a', info['iterations'], info.get('wall_time', 0),
@@ -124,10 +126,10 @@ def main(argv=None):
     args = parser().parse_args(argv)
     from train import config
     from train import device
-    from train import gan
-    from train import runner
-    from train.fid import FIDError
-    from train.imagefolder import DataError
+    from train.classifier import runner
+    from train.common.runfolder import RunError
+    from train.data import DataError
+    from train.metrics import FIDError
 
     cfg = None
     try:
@@ -136,19 +138,19 @@ def main(argv=None):
         # checks model, model_args and norm: loading need not build it too
         cfg = config.load(args.config, check_model=False)
         out = args.out or os.path.join('runs', cfg['name'])
-        if gan.is_gan(cfg):
+        if config.is_gan(cfg):
             print(_run_gan(args, cfg, out), file=sys.stderr)
             return 0
         _misplaced(args, _GAN_ONLY, 'GAN')
         comm = None
         if args.comm is not None:
-            from train import multinode
+            from train.classifier import multinode
             try:
                 comm = multinode.create_communicator(args.comm)
             except (ValueError, RuntimeError) as e:
-                raise runner.RunError(str(e))
+                raise RunError(str(e))
         elif args.local_bn:
-            raise runner.RunError('--local-bn applies only with --comm')
+            raise RunError('--local-bn applies only with --comm')
         info = runner.run(
             cfg, out, device=args.device, epochs=args.epochs, seed=args.seed,
             resume=args.resume, data=args.data,
@@ -156,14 +158,14 @@ def main(argv=None):
             config_path=args.config, comm=comm, local_bn=args.local_bn)
         if comm is not None and comm.rank != 0:
             return 0  # rank 0 reports
-    except (config.ConfigError, DataError, runner.RunError, FIDError,
+    except (config.ConfigError, DataError, RunError, FIDError,
             device.DeviceError) as e:
         print('mixnorm-train: error: {}'.format(e), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print('mixnorm-train: interrupted; run the same command with '
               '--resume to continue from the last {}'.format(
-                  'snapshot' if gan.is_gan(cfg) else 'finished epoch'),
+                  'snapshot' if config.is_gan(cfg) else 'finished epoch'),
               file=sys.stderr)
         return 130
     from train import metrics
