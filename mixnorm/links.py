@@ -125,7 +125,7 @@ class MixtureNormalization(FiniteChecks, link.Link):
     array operations only, so that no call waits for a GPU;
     :meth:`pop_active_counts` reads and resets it (one synchronisation, at
     log time).  Off by default; the trainer's ``record.active_components``
-    switches it on (:class:`train.extensions.ActiveComponents`).
+    switches it on (:class:`train.classifier.records.ActiveComponents`).
     """
 
     #: ChainerMN communicator of :class:`mixnorm.MultiNodeMixtureNormalization`
