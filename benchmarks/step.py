@@ -6,8 +6,10 @@ training step is timed for each variant, all in this process on the same
 random images and labels: ``BN (Chainer)`` (BN, convolutions and pooling
 on Chainer's own code: ``mixnorm.cuda.bn_kernels``, ``conv_kernels`` and
 ``pool_kernels`` False), ``BN (kernels)`` (all True: on a GPU without
-cuDNN, mixnorm's kernels) and ``MN``
-(the configuration's MN layers, the other BNs on the kernels).
+cuDNN, mixnorm's kernels; on NumPy, mixnorm's GEMM convolution and max
+pooling, :mod:`mixnorm.cpu`) and ``MN``
+(the configuration's MN layers, the other BNs on the kernels);
+``--mn-chainer`` adds ``MN (Chainer)`` (MN, the rest on Chainer's code).
 
 Timing as in ``benchmarks/layer.py`` (warm-up, rounds alternating the
 variants, median ms per step, synchronised); host ms: the time to issue
@@ -18,7 +20,11 @@ forward (the MN fit runs outside any node) with CUDA events read after one
 synchronisation (on a CPU ``time.perf_counter``), and the update alone.
 An op's floor is the larger of bytes / bandwidth (inputs and outputs;
 backward: the inputs twice and the output gradients) and FLOPs / float32
-rate (convolution, linear; backward twice forward).
+rate (convolution, linear; backward twice forward).  On a CPU the float32
+rate is that of an n^3 matmul timed in the same rounds as the steps (so
+that a machine shared with other processes slows both alike), and each
+variant's unprofiled step is also given over its floor and over its GEMM
+floor (the convolutions' and linear layers' FLOPs at that rate).
 
 Usage::
 
@@ -57,6 +63,7 @@ CONFIGS = {'cifar_cnn': 'configs/table2/cifar10/mn2.yaml',
 KINDS = ('conv', 'linear', 'BN', 'MN', 'pooling', 'other', 'update')
 GPU_PEAKS = (4800.0, 51.0)  # H200/H100: GB/s, measured float32 GEMM TFLOP/s
 QUICK_BATCH = 4
+GEMM = 'float32 matmul'  # the timed matmul of the floors, on a CPU
 CONV = ('Convolution2DFunction', 'Deconvolution2DFunction',
         'ConvolutionND', 'DeconvolutionND')
 
@@ -253,25 +260,53 @@ def run_model(name, path, args, env):
     t = env.device.send(rng.randint(0, n_classes, batch).astype(numpy.int32))
     decay = cfg['optimizer'].get('weight_decay', 0) > 0
     variants, paths = {}, []
-    for label, mn, flag in (('BN (Chainer)', False, False),
-                            ('BN (kernels)', False, True), ('MN', True, True)):
+    labels = [('BN (Chainer)', False, False), ('BN (kernels)', False, True),
+              ('MN', True, True)]
+    if args.mn_chainer:
+        labels.append(('MN (Chainer)', True, False))
+    for label, mn, flag in labels:
         model, opt, used = build(cfg, mn, env.device, args.seed)
         paths = used or paths
         variants[label] = (model, opt, flag, decay)
     steps = {k: stepper(x, t, *v[:3]) for k, v in variants.items()}
-    ms = median_ms(steps, args.rounds, args.inner, env.sync, args.warmup)
-    host = {k: host_ms(fn, args.inner, env.sync) for k, fn in steps.items()}
+    timed = dict(steps, **({} if env.on_gpu else {GEMM: env.gemm}))
+    ms = median_ms(timed, args.rounds, args.inner, env.sync, args.warmup)
     lines = ['## {} at batch {}{}'.format(
         name, batch, '' if batch == cfg['batch_size'] else
         ' (NOT the paper batch size, {})'.format(cfg['batch_size'])), '',
         '- configuration: `{}`; optimizer {}; {} (K = {}, EM iter. {})'.format(
             path, cfg['optimizer']['name'], config.norm_label(paths),
             cfg['norm']['n_components'], cfg['norm']['em_iter'])]
+    if GEMM in ms:
+        rate = env.gemm_flops / ms.pop(GEMM) / 1e9
+        lines.append('- float32 matmul in the same rounds: {:.3f} TFLOP/s'
+                     '{}'.format(rate, '' if args.tflops else
+                                 ' (the floors below use it)'))
+        env.peaks[1] = args.tflops or rate
+    host = {k: host_ms(fn, args.inner, env.sync) for k, fn in steps.items()}
+    runs = {label: [profile(variant, x, t, env)
+                    for _ in range(args.profile)]
+            for label, variant in variants.items()}
     lines.append('')
     lines += step_table(ms, host, env.on_gpu)
-    for label, variant in variants.items():
-        runs = [profile(variant, x, t, env) for _ in range(args.profile)]
-        lines += [''] + breakdown_table(label, runs, ms[label])
+    lines += [''] + floor_table(ms, runs)
+    for label in variants:
+        lines += [''] + breakdown_table(label, runs[label], ms[label])
+    return lines
+
+
+def floor_table(ms, runs):
+    """Each variant's unprofiled step over the sum of its ops' floors and
+    over its GEMM floor (the conv and linear floors: FLOPs at the float32
+    rate), from the first profiled step's costs."""
+    lines = ['| variant | step ms | x floor | GEMM floor ms | x GEMM floor |',
+             '|---|---:|---:|---:|---:|']
+    for label, value in ms.items():
+        floors = runs[label][0][0]
+        total = sum(f for _, f in floors.values())
+        gemm = floors['conv'][1] + floors['linear'][1]
+        lines.append('| {} | {:.1f} | {:.2f} | {:.1f} | {:.2f} |'.format(
+            label, value, value / total, gemm, value / gemm))
     return lines
 
 
@@ -326,6 +361,8 @@ def parse_args(argv):
     parser.add_argument('--profile', type=int, help='profiled steps')
     parser.add_argument('--bandwidth', type=float, help='GB/s for floors')
     parser.add_argument('--tflops', type=float, help='float32 TFLOP/s')
+    parser.add_argument('--mn-chainer', action='store_true',
+                        help='also time MN with the rest on Chainer\'s code')
     parser.add_argument('--out', help='also write the tables here (.md)')
     return parser.parse_args(argv)
 
@@ -363,14 +400,18 @@ def main(argv=None):
     measured = measure_peaks(device.xp, sync, 4096 if on_gpu else 1024,
                              256 if on_gpu else 64)
     default = GPU_PEAKS if on_gpu else measured
-    peaks = (args.bandwidth or default[0], args.tflops or default[1])
+    peaks = [args.bandwidth or default[0], args.tflops or default[1]]
 
     def floor_ms(n_bytes, flops):
         return 1e3 * max(n_bytes / peaks[0] / 1e9, flops / peaks[1] / 1e12)
 
+    n = 1024
+    square = device.xp.ones((n, n), device.xp.float32)
     env = types.SimpleNamespace(device=device, on_gpu=on_gpu, sync=sync,
-                                floor_ms=floor_ms)
-    lines = header(args, argv, device, measured, peaks)
+                                floor_ms=floor_ms, peaks=peaks,
+                                gemm=lambda: device.xp.matmul(square, square),
+                                gemm_flops=2 * n ** 3)
+    lines = header(args, argv, device, measured, tuple(peaks))
     if quick or args.batch:
         lines += ['', '**Reduced run: NOT the paper batch size.**']
     print('\n'.join(lines), flush=True)

@@ -1,14 +1,23 @@
-"""2-D max and average pooling on kernels where Chainer has no fast path.
+"""2-D max and average pooling where Chainer has no fast path.
 
 :func:`max_pooling_2d` and :func:`average_pooling_2d` are Chainer's
 functions of the same names and arguments; on a float32 or float64 CuPy
 array without cuDNN they take :mod:`mixnorm.cuda.pool` (one launch each
-way, the same window rule and arithmetic), elsewhere Chainer's code.
+way, the same window rule and arithmetic), max pooling of a float32 or
+float64 NumPy array takes :mod:`mixnorm.cpu.pool` (contiguous passes per
+window tap instead of an unfolded copy of the input), and everything else
+Chainer's code.  :func:`implementation` chooses, in one place; with
+:data:`mixnorm.cuda.pool_kernels` False (``MIXNORM_POOL=chainer``) it is
+Chainer's code on both backends.
 """
+import numpy
+
 import chainer
+from chainer.backends import intel64
 from chainer import function_node
 import chainer.functions as F
 
+from mixnorm import cpu
 from mixnorm import cuda
 
 
@@ -16,25 +25,39 @@ def _pair(v):
     return tuple(v) if hasattr(v, '__getitem__') else (v, v)
 
 
-def uses_kernels(x):
-    """Whether pooling array ``x`` takes the kernels: a 4-D float32 or
-    float64 CuPy array, kernels on (:data:`mixnorm.cuda.pool_kernels`,
-    ``MIXNORM_POOL``) and no cuDNN to do it."""
-    return x.ndim == 4 and cuda.replaces_chainer(cuda.pool_kernels, x)
+def implementation(x, kind):
+    """The module that pools array ``x`` (``kind``: ``'max'`` or
+    ``'average'``): :mod:`mixnorm.cuda.pool` for a 4-D float32 or float64
+    CuPy array without cuDNN, :mod:`mixnorm.cpu.pool` for max pooling of
+    such a NumPy array (without iDeep), when the switch is on
+    (:data:`mixnorm.cuda.pool_kernels`, ``MIXNORM_POOL``); otherwise None:
+    Chainer's own pooling."""
+    if x.ndim != 4:
+        return None
+    if cuda.replaces_chainer(cuda.pool_kernels, x):
+        return cuda.pool
+    if (cuda.pool_kernels and kind == 'max'
+            and isinstance(x, numpy.ndarray)
+            and x.dtype in (numpy.float32, numpy.float64)
+            and not intel64.should_use_ideep('>=auto')):
+        return cpu.pool
+    return None
 
 
 class Pooling2D(function_node.FunctionNode):
-    """Max (``kind='max'``) or average pooling of x on the kernels."""
+    """Max (``kind='max'``) or average pooling of x by ``backend``
+    (:mod:`mixnorm.cuda.pool` or :mod:`mixnorm.cpu.pool`)."""
 
-    def __init__(self, kind, ksize, stride, pad, cover_all):
+    def __init__(self, kind, ksize, stride, pad, cover_all, backend):
         self.kind, self.cover_all = kind, cover_all
         self.ksize, self.stride, self.pad = ksize, stride, pad
+        self.backend = backend
         self._argmax = self._x_shape = None
 
     def forward(self, inputs):
         x, = inputs
         self._x_shape = x.shape
-        y, self._argmax = cuda.pool.forward(
+        y, self._argmax = self.backend.forward(
             x, self.ksize, self.stride, self.pad, self.cover_all, self.kind)
         return y,
 
@@ -50,37 +73,40 @@ class Pooling2DGrad(function_node.FunctionNode):
 
     def forward(self, inputs):
         node = self._forward
-        return cuda.pool.backward(node._x_shape, inputs[0], node._argmax,
-                                  node.ksize, node.stride, node.pad,
-                                  node.cover_all),
+        return node.backend.backward(
+            node._x_shape, inputs[0], node._argmax, node.ksize, node.stride,
+            node.pad, node.cover_all),
 
     def backward(self, indexes, grad_outputs):
         raise NotImplementedError(
-            'pooling on the mixnorm kernels: the gradient of its gradient '
+            'mixnorm\'s pooling: the gradient of its gradient '
             '(double backprop) is not implemented; set '
             'mixnorm.cuda.pool_kernels = False (or MIXNORM_POOL=chainer) for '
             'Chainer\'s own pooling')
 
 
-def _pool(kind, x, ksize, stride, pad, cover_all):
-    """Pooling of ``kind`` on the kernels, Chainer's arguments."""
+def _pool(kind, x, ksize, stride, pad, cover_all, backend):
+    """Pooling of ``kind`` by ``backend``, Chainer's arguments."""
     ksize = _pair(ksize)
     stride = ksize if stride is None else _pair(stride)
-    return Pooling2D(kind, ksize, stride, _pair(pad), cover_all).apply(
-        (x,))[0]
+    return Pooling2D(kind, ksize, stride, _pair(pad), cover_all,
+                     backend).apply((x,))[0]
 
 
 def max_pooling_2d(x, ksize, stride=None, pad=0, cover_all=True):
     """:func:`chainer.functions.max_pooling_2d` (without
-    ``return_indices``), on the kernels where they apply."""
-    if not uses_kernels(chainer.as_array(x)):
+    ``return_indices``), by :func:`implementation`'s choice."""
+    backend = implementation(chainer.as_array(x), 'max')
+    if backend is None:
         return F.max_pooling_2d(x, ksize, stride, pad, cover_all)
-    return _pool('max', x, ksize, stride, pad, cover_all)
+    return _pool('max', x, ksize, stride, pad, cover_all, backend)
 
 
 def average_pooling_2d(x, ksize, stride=None, pad=0):
-    """:func:`chainer.functions.average_pooling_2d`, on the kernels where
-    they apply (the padding counts as zeros, as in Chainer)."""
-    if not uses_kernels(chainer.as_array(x)):
+    """:func:`chainer.functions.average_pooling_2d`, by
+    :func:`implementation`'s choice (the padding counts as zeros, as in
+    Chainer)."""
+    backend = implementation(chainer.as_array(x), 'average')
+    if backend is None:
         return F.average_pooling_2d(x, ksize, stride, pad)
-    return _pool('average', x, ksize, stride, pad, False)
+    return _pool('average', x, ksize, stride, pad, False, backend)

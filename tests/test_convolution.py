@@ -1,7 +1,8 @@
-"""mixnorm.Convolution2D: Chainer's link, as GEMMs on the kernels where they
-apply.  The kernel path runs on the CPU emulator (tests/cuda_emulator.py,
-with NumPy's matmul for cuBLAS) against Chainer's link on NumPy;
-tests/test_gpu.py repeats the comparison on a GPU."""
+"""mixnorm.Convolution2D: Chainer's link, as GEMMs where they apply.  The
+kernel path runs on the CPU emulator (tests/cuda_emulator.py, with NumPy's
+matmul for cuBLAS) against Chainer's link on NumPy; tests/test_gpu.py
+repeats the comparison on a GPU.  The NumPy path (mixnorm.cpu.conv) is
+compared with Chainer's link on NumPy at the end."""
 import io
 
 import numpy
@@ -12,8 +13,9 @@ import chainer.functions as F
 import chainer.links as L
 from chainer import gradient_check
 
-from mixnorm import Convolution2D, Deconvolution2D, cuda
-from mixnorm.convolution import Convolution2DFunction, uses_kernels
+import mixnorm
+from mixnorm import Convolution2D, Deconvolution2D, cpu, cuda
+from mixnorm.convolution import Convolution2DFunction, implementation
 
 import cuda_emulator
 from cuda_emulator import launched
@@ -45,7 +47,8 @@ def test_gradient_check_float64(emulated):
     x, W, b = rng.randn(2, 2, 5, 4), rng.randn(3, 2, 3, 2), rng.randn(3)
 
     def f(x, W, b):
-        return Convolution2DFunction((2, 1), (1, 1)).apply((x, W, b))[0]
+        return Convolution2DFunction((2, 1), (1, 1), False,
+                                     cuda.conv).apply((x, W, b))[0]
 
     y = f(x, W, b)
     gradient_check.check_backward(f, (x, W, b), rng.randn(*y.shape),
@@ -62,6 +65,9 @@ def test_only_the_needed_gradients(emulated):
 
 
 def test_which_calls_take_the_kernels(emulated, monkeypatch):
+    def uses_kernels(link, x):
+        return implementation(link, x) is cuda.conv
+
     x = numpy.ones((2, 3, 6, 6), numpy.float32)
     assert uses_kernels(Convolution2D(3, 4, 3), x)
     assert not uses_kernels(Convolution2D(3, 4, 3), x.astype(numpy.float64))
@@ -116,8 +122,8 @@ def test_transposed_gradient_check_float64(emulated):
     x, W, b = rng.randn(2, 3, 3, 2), rng.randn(3, 2, 3, 2), rng.randn(2)
 
     def f(x, W, b):
-        return Convolution2DFunction((2, 1), (1, 0), True).apply(
-            (x, W, b))[0]
+        return Convolution2DFunction((2, 1), (1, 0), True,
+                                     cuda.conv).apply((x, W, b))[0]
 
     y = f(x, W, b)
     assert y.shape == (2, 2, 5, 3)
@@ -127,7 +133,181 @@ def test_transposed_gradient_check_float64(emulated):
 
 def test_transposed_with_another_outsize_is_chainers(emulated):
     x = numpy.ones((2, 3, 4, 4), numpy.float32)
-    assert uses_kernels(Deconvolution2D(3, 2, 4, 2, 1), x)
-    assert uses_kernels(Deconvolution2D(3, 2, 4, 2, 1, outsize=(8, 8)), x)
-    assert not uses_kernels(Deconvolution2D(3, 2, 4, 2, 1, outsize=(9, 9)),
-                            x)
+    assert implementation(Deconvolution2D(3, 2, 4, 2, 1), x) is cuda.conv
+    assert implementation(Deconvolution2D(3, 2, 4, 2, 1, outsize=(8, 8)),
+                          x) is cuda.conv
+    assert implementation(Deconvolution2D(3, 2, 4, 2, 1, outsize=(9, 9)),
+                          x) is None
+
+
+# --------------------------------------------------------- the NumPy path
+TOLERANCE = {numpy.float32: 1e-5, numpy.float64: 1e-12}
+# (input shape, out, ksize, stride, pad, nobias)
+NUMPY_CONVS = [
+    ((2, 3, 8, 8), 4, (5, 5), 1, 2, True),      # the CIFAR CNN's conv1
+    ((2, 16, 4, 4), 8, (3, 3), 1, 1, True),     # its conv4
+    ((3, 2, 7, 9), 5, (3, 2), (2, 1), (1, 0), False),
+    ((2, 4, 5, 5), 3, (1, 1), 1, 0, False),     # 1x1
+    ((2, 4, 5, 5), 3, (1, 1), 2, 0, True),      # 1x1, strided
+    ((1, 2, 4, 4), 2, (3, 3), 2, 3, True),      # padding beyond the kernel
+    ((2, 3, 6, 6), 2, (6, 6), 1, 0, False),     # one output position
+    ((2, 3, 8, 8), 16, (3, 3), 1, 1, False),    # the DCGAN critic's c0_0
+    ((2, 16, 8, 8), 8, (4, 4), 2, 1, False),    # ... and c0_1
+]
+NUMPY_DECONVS = [
+    ((2, 16, 4, 4), 8, (4, 4), 2, 1, False),    # the DCGAN generator's
+    ((2, 8, 8, 8), 3, (3, 3), 1, 1, False),     # dc1..3 and dc4
+    ((2, 3, 5, 6), 2, (3, 3), 1, 1, True),
+    ((1, 2, 3, 2), 4, (3, 2), (2, 3), (0, 1), False),
+    ((2, 4, 3, 3), 3, (1, 1), 1, 0, True),      # 1x1
+]
+
+
+def both_links(dtype, x_shape, out, ksize, stride, pad, nobias,
+               transposed=False, seed=0):
+    """The output and gradients (y, gx, gW[, gb]) of Chainer's link and of
+    mixnorm's on NumPy, same parameters, input and gy; and mixnorm's
+    output Variable."""
+    rng = numpy.random.RandomState(seed)
+    x = rng.randn(*x_shape).astype(dtype)
+    w_shape = (x_shape[1], out) if transposed else (out, x_shape[1])
+    W = rng.randn(*(w_shape + ksize)).astype(dtype)
+    b = None if nobias else rng.randn(out).astype(dtype)
+    name = 'Deconvolution2D' if transposed else 'Convolution2D'
+    results = []
+    for module in (L, mixnorm):
+        with chainer.using_config('dtype', dtype):
+            link = getattr(module, name)(
+                x_shape[1], out, ksize, stride=stride, pad=pad,
+                nobias=nobias, initialW=W, initial_bias=b)
+        link.cleargrads()
+        xv = chainer.Variable(x.copy())
+        y = link(xv)
+        y.grad = numpy.random.RandomState(seed + 1).randn(
+            *y.shape).astype(dtype)
+        y.backward()
+        results.append([y.array, xv.grad, link.W.grad] + (
+            [] if nobias else [link.b.grad]))
+    return results[0], results[1], y
+
+
+def assert_close(got, ref, dtype, what):
+    """Within TOLERANCE of ``ref``, relative to ``ref``'s largest value."""
+    assert got.shape == ref.shape and got.dtype == ref.dtype, what
+    tol = TOLERANCE[dtype]
+    numpy.testing.assert_allclose(got, ref, rtol=tol,
+                                  atol=tol * numpy.abs(ref).max(),
+                                  err_msg=what)
+
+
+@pytest.mark.parametrize('dtype', DTYPES)
+@pytest.mark.parametrize('x_shape, out, ksize, stride, pad, nobias',
+                         NUMPY_CONVS)
+def test_numpy_path_equals_chainer(dtype, x_shape, out, ksize, stride, pad,
+                                   nobias):
+    ref, got, y = both_links(dtype, x_shape, out, ksize, stride, pad, nobias)
+    assert type(y.creator) is Convolution2DFunction
+    assert y.creator.backend is cpu.conv
+    for i, (a, g) in enumerate(zip(ref, got)):
+        assert_close(g, a, dtype, 'output {}'.format(i))
+
+
+@pytest.mark.parametrize('dtype', DTYPES)
+@pytest.mark.parametrize('x_shape, out, ksize, stride, pad, nobias',
+                         NUMPY_DECONVS)
+def test_numpy_deconvolution_equals_chainer(dtype, x_shape, out, ksize,
+                                            stride, pad, nobias):
+    ref, got, y = both_links(dtype, x_shape, out, ksize, stride, pad, nobias,
+                             transposed=True)
+    assert y.creator.backend is cpu.conv and y.creator.transposed
+    for i, (a, g) in enumerate(zip(ref, got)):
+        assert_close(g, a, dtype, 'output {}'.format(i))
+
+
+@pytest.mark.parametrize('transposed, x_shape, w_shape, stride, pad', [
+    (False, (2, 2, 5, 4), (3, 2, 3, 2), (2, 1), (1, 1)),
+    (False, (2, 3, 4, 4), (2, 3, 1, 1), (1, 1), (0, 0)),
+    (True, (2, 3, 3, 2), (3, 2, 3, 2), (2, 1), (1, 0)),
+    (True, (1, 2, 2, 2), (2, 3, 4, 4), (2, 2), (1, 1)),
+])
+def test_numpy_gradient_check_float64(transposed, x_shape, w_shape, stride,
+                                      pad):
+    rng = numpy.random.RandomState(0)
+    x, W = rng.randn(*x_shape), rng.randn(*w_shape)
+    b = rng.randn(w_shape[1] if transposed else w_shape[0])
+
+    def f(x, W, b):
+        return Convolution2DFunction(stride, pad, transposed,
+                                     cpu.conv).apply((x, W, b))[0]
+
+    y = f(x, W, b)
+    gradient_check.check_backward(f, (x, W, b), rng.randn(*y.shape),
+                                  eps=1e-3, atol=1e-8, rtol=1e-7)
+
+
+def test_numpy_path_choice(monkeypatch):
+    x = numpy.ones((2, 3, 6, 6), numpy.float32)
+    assert implementation(Convolution2D(3, 4, 3), x) is cpu.conv
+    assert implementation(Deconvolution2D(3, 4, 3), x) is cpu.conv
+    assert implementation(Convolution2D(3, 4, 3), x.astype(
+        numpy.float64)) is None  # not the parameters' dtype
+    assert implementation(Convolution2D(3, 4, 3), x.astype(
+        numpy.float16)) is None
+    assert implementation(Convolution2D(3, 4, 3, dilate=2), x) is None
+    assert implementation(Convolution2D(3, 6, 3, groups=3), x) is None
+    assert implementation(Convolution2D(3, 4, 7), x) is None  # no output
+    assert implementation(Deconvolution2D(3, 2, 4, 2, 1, outsize=(13, 13)),
+                          x) is None
+    monkeypatch.setattr(chainer.backends.intel64, 'should_use_ideep',
+                        lambda level: True)
+    assert implementation(Convolution2D(3, 4, 3), x) is None
+
+
+def test_the_switch_gives_chainers_convolution_on_numpy(monkeypatch):
+    """MIXNORM_CONV=chainer (mixnorm.cuda.conv_kernels = False) governs the
+    NumPy path too: Chainer's own function node, the same numbers."""
+    x = numpy.random.RandomState(0).randn(2, 3, 6, 6).astype(numpy.float32)
+    link = Convolution2D(3, 4, 3, pad=1)
+    ours = link(x)
+    monkeypatch.setattr(cuda, 'conv_kernels', False)
+    assert implementation(link, x) is None
+    theirs = link(x)
+    assert type(theirs.creator) is not Convolution2DFunction
+    assert type(theirs.creator).__module__.startswith('chainer.')
+    assert_close(ours.array, theirs.array, numpy.float32, 'y')
+
+
+def test_numpy_path_computes_only_the_needed_gradients(monkeypatch):
+    calls = []
+    monkeypatch.setattr(cpu.conv, 'col2im', lambda *a, **k: calls.append(
+        'col2im'))
+    link = Convolution2D(2, 3, 3, pad=1)
+    y = link(numpy.ones((2, 2, 4, 4), numpy.float32))  # no gx wanted
+    F.sum(y).backward()
+    assert calls == [] and link.W.grad is not None
+    assert link.b.grad is not None
+
+
+def test_numpy_path_double_backprop_raises():
+    x = chainer.Variable(numpy.random.RandomState(0).randn(2, 2, 4, 4))
+    with chainer.using_config('dtype', numpy.float64):
+        link = Convolution2D(None, 3, 3, pad=1)  # lazily initialised
+        y = link(x)
+    assert link.W.shape == (3, 2, 3, 3) and y.creator.backend is cpu.conv
+    gx, = chainer.grad([F.sum(y * y)], [x], enable_double_backprop=True)
+    with pytest.raises(NotImplementedError, match='MIXNORM_CONV=chainer'):
+        F.sum(gx).backward()
+
+
+@pytest.mark.parametrize('transposed, case', [
+    (False, NUMPY_CONVS[0]), (False, NUMPY_CONVS[2]),
+    (True, NUMPY_DECONVS[0]), (True, NUMPY_DECONVS[3])])
+def test_numpy_path_split_over_threads(monkeypatch, transposed, case):
+    """The same results with every pass split into parts on threads."""
+    from mixnorm.cpu import parallel
+    ref, _, _ = both_links(numpy.float64, *case, transposed=transposed)
+    monkeypatch.setattr(parallel, 'MIN_ELEMENTS', 1)
+    monkeypatch.setattr(parallel, 'threads', 3)
+    _, got, _ = both_links(numpy.float64, *case, transposed=transposed)
+    for i, (a, g) in enumerate(zip(ref, got)):
+        assert_close(g, a, numpy.float64, 'output {}'.format(i))

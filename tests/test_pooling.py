@@ -1,16 +1,18 @@
 """mixnorm.max_pooling_2d and average_pooling_2d: Chainer's functions, on
 the kernels where they apply; the kernel path runs on the CPU emulator
 (tests/cuda_emulator.py) against Chainer on NumPy, and on a GPU in
-tests/test_gpu.py."""
+tests/test_gpu.py.  Max pooling's NumPy path (mixnorm.cpu.pool) is compared
+with Chainer's function at the end."""
 import numpy
 import pytest
 
 import chainer
 import chainer.functions as F
+from chainer import gradient_check
 
 import mixnorm
-from mixnorm import cuda
-from mixnorm.pooling import uses_kernels
+from mixnorm import cpu, cuda
+from mixnorm.pooling import Pooling2D, implementation
 
 import cuda_emulator
 from cuda_emulator import launched
@@ -49,6 +51,9 @@ def test_average_pooling_matches_chainer(emulated, dtype, shape, ksize,
 
 
 def test_which_calls_take_the_kernels(emulated, monkeypatch):
+    def uses_kernels(x):
+        return implementation(x, 'max') is cuda.pool
+
     x = numpy.ones((2, 3, 4, 4), numpy.float32)
     assert uses_kernels(x) and not uses_kernels(x[0])
     assert not uses_kernels(x.astype(numpy.float16))
@@ -69,11 +74,99 @@ def test_double_backprop_raises(emulated):
         F.sum(gx).backward()
 
 
-def test_on_numpy_it_is_chainers_function():
+# --------------------------------------------------------- the NumPy path
+@pytest.mark.parametrize('dtype', DTYPES)
+@pytest.mark.parametrize('shape, ksize, stride, pad, cover_all, ties', [
+    ((2, 3, 9, 9), 3, 2, 0, True, False),       # the CIFAR CNN's pools
+    ((2, 3, 8, 8), 3, 2, 0, True, True),        # equal maxima
+    ((1, 2, 9, 7), 3, 2, 1, False, False),      # Inception's reductions
+    ((2, 2, 5, 6), (2, 3), (1, 2), (1, 1), True, True),
+    ((1, 1, 4, 4), 4, 1, 0, True, False),       # one window
+    ((2, 3, 10, 11), 2, 3, 0, False, False),    # rows in no window
+    ((2, 3, 10, 11), 2, 3, 1, True, True),
+    ((1, 2, 7, 7), 3, 3, 2, True, True),        # windows in the padding
+    ((2, 2, 6, 6), 1, 1, 0, True, False)])      # 1x1
+def test_numpy_max_pooling_equals_chainer(dtype, shape, ksize, stride, pad,
+                                          cover_all, ties):
+    rng = numpy.random.RandomState(0)
+    x = (rng.randint(0, 3, shape) if ties else rng.randn(*shape)).astype(
+        dtype)
+    got, ref = [], []
+    for pool, out in ((mixnorm.max_pooling_2d, got),
+                      (F.max_pooling_2d, ref)):
+        xv = chainer.Variable(x.copy())
+        y = pool(xv, ksize, stride, pad, cover_all)
+        y.grad = numpy.random.RandomState(1).randn(*y.shape).astype(dtype)
+        y.backward()
+        out += [y, xv.grad]
+    assert type(got[0].creator) is Pooling2D
+    assert got[0].creator.backend is cpu.pool
+    # the same maxima, and the same gradients summed in the same order
+    numpy.testing.assert_array_equal(got[0].array, ref[0].array)
+    assert got[1].dtype == ref[1].dtype
+    numpy.testing.assert_array_equal(got[1], ref[1])
+
+
+def test_numpy_max_pooling_gradient_check_float64():
+    rng = numpy.random.RandomState(0)
+    x = rng.permutation(2 * 3 * 7 * 8).reshape(2, 3, 7, 8) * 0.1  # distinct
+
+    def f(x):
+        return Pooling2D('max', (3, 3), (2, 2), (1, 1), True,
+                         cpu.pool).apply((x,))[0]
+
+    y = f(x)
+    gradient_check.check_backward(f, (x,), rng.randn(*y.shape), eps=1e-3,
+                                  atol=1e-10, rtol=1e-9)
+
+
+def test_numpy_path_choice(monkeypatch):
+    x = numpy.ones((2, 3, 4, 4), numpy.float32)
+    assert implementation(x, 'max') is cpu.pool
+    assert implementation(x.astype(numpy.float64), 'max') is cpu.pool
+    assert implementation(x.astype(numpy.float16), 'max') is None
+    assert implementation(x[0], 'max') is None
+    assert implementation(x, 'average') is None  # Chainer's: not hot
+    monkeypatch.setattr(cuda, 'pool_kernels', False)  # MIXNORM_POOL=chainer
+    assert implementation(x, 'max') is None
+    y = mixnorm.max_pooling_2d(x, 2)
+    assert type(y.creator) is not Pooling2D
+
+
+def test_on_numpy_average_pooling_is_chainers_function():
     x = numpy.random.RandomState(0).randn(2, 3, 7, 7).astype(numpy.float32)
-    numpy.testing.assert_array_equal(
-        mixnorm.max_pooling_2d(x, 3, 2).array,
-        F.max_pooling_2d(x, 3, 2).array)
-    numpy.testing.assert_array_equal(
-        mixnorm.average_pooling_2d(x, 2).array,
-        F.average_pooling_2d(x, 2).array)
+    y = mixnorm.average_pooling_2d(x, 2)
+    assert type(y.creator) is not Pooling2D
+    numpy.testing.assert_array_equal(y.array,
+                                     F.average_pooling_2d(x, 2).array)
+
+
+def test_numpy_double_backprop_raises():
+    x = chainer.Variable(numpy.random.RandomState(0).randn(1, 1, 4, 4))
+    y = mixnorm.max_pooling_2d(x, 2)
+    gx, = chainer.grad([F.sum(y * y)], [x], enable_double_backprop=True)
+    with pytest.raises(NotImplementedError, match='MIXNORM_POOL=chainer'):
+        F.sum(gx).backward()
+
+
+@pytest.mark.parametrize('shape, ksize, stride, pad, cover_all', [
+    ((2, 3, 9, 9), 3, 2, 0, True), ((3, 2, 10, 11), 2, 3, 1, True),
+    ((1, 5, 7, 7), 3, 3, 2, True)])
+def test_numpy_max_pooling_split_over_threads(monkeypatch, shape, ksize,
+                                              stride, pad, cover_all):
+    """Every pass split into parts of planes on threads: the same y and gx
+    (a plane's taps stay in its own part)."""
+    from mixnorm.cpu import parallel
+    monkeypatch.setattr(parallel, 'MIN_ELEMENTS', 1)
+    monkeypatch.setattr(parallel, 'threads', 4)
+    rng = numpy.random.RandomState(0)
+    x = rng.randn(*shape)
+    out = []
+    for pool in (mixnorm.max_pooling_2d, F.max_pooling_2d):
+        xv = chainer.Variable(x.copy())
+        y = pool(xv, ksize, stride, pad, cover_all)
+        y.grad = numpy.random.RandomState(1).randn(*y.shape)
+        y.backward()
+        out.append((y.array, xv.grad))
+    numpy.testing.assert_array_equal(out[0][0], out[1][0])
+    numpy.testing.assert_array_equal(out[0][1], out[1][1])

@@ -1,0 +1,71 @@
+"""NumPy passes on every core the process is given.
+
+BLAS runs a GEMM on all its threads, but NumPy runs a copy or a ufunc on
+the calling thread only, so on a 2-core machine the unfoldings and
+layout changes of :mod:`mixnorm.cpu.conv` and the passes of
+:mod:`mixnorm.cpu.pool` would use half the machine.  NumPy releases the
+GIL inside such passes, so :func:`run` splits one into contiguous parts
+along its outer axis (batch, planes) and runs them at once on
+:data:`threads` threads (the calling one and a pool of the others); the
+parts write disjoint memory.  Passes over fewer than :data:`MIN_ELEMENTS`
+elements stay on the calling thread.
+
+:data:`threads` is the BLAS's setting: ``OPENBLAS_NUM_THREADS``, else
+``OMP_NUM_THREADS``, else the CPUs this process may run on.  Set it (or
+assign ``mixnorm.cpu.parallel.threads``) to 1 for one thread.
+"""
+import os
+from concurrent.futures import ThreadPoolExecutor, wait
+
+
+def _default_threads():
+    for name in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS'):
+        value = os.environ.get(name, '').strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+#: Threads for the NumPy passes (see the module docstring).
+threads = _default_threads()
+#: Passes smaller than this (elements) are not split.
+MIN_ELEMENTS = 1 << 18
+
+_pool = _pool_key = None
+
+
+def _executor():
+    """The pool of ``threads - 1`` threads, made again after a fork or a
+    change of :data:`threads`."""
+    global _pool, _pool_key
+    key = (os.getpid(), threads)
+    if _pool_key != key:
+        if _pool is not None and _pool_key[0] == key[0]:
+            _pool.shutdown(wait=False)
+        _pool = ThreadPoolExecutor(threads - 1, thread_name_prefix='mixnorm')
+        _pool_key = key
+    return _pool
+
+
+def run(fn, n, elements):
+    """``fn(lo, hi)`` for a split of ``range(n)`` into up to
+    :data:`threads` contiguous parts, at once, on the pool; ``elements``
+    is the size of the whole pass (below :data:`MIN_ELEMENTS`: one part,
+    in the calling thread)."""
+    parts = max(1, min(threads, n, elements // MIN_ELEMENTS))
+    if parts == 1:
+        fn(0, n)
+        return
+    bounds = [n * k // parts for k in range(parts + 1)]
+    pool = _executor()
+    futures = [pool.submit(fn, bounds[k], bounds[k + 1])
+               for k in range(1, parts)]
+    try:
+        fn(bounds[0], bounds[1])
+    finally:  # no part may still be writing when this returns or raises
+        wait(futures)
+    for future in futures:
+        future.result()
