@@ -45,7 +45,11 @@ gpu_detect() {
 # $MIXNORM_CUDA (cuda12 | cuda13 | empty: none).  What the user leaves
 # unset follows the driver: CUDA 13 or newer -> modern + cuda13 (pinned +
 # cuda12 with MIXNORM_ENV=pinned: the driver runs CUDA 12 code too), CUDA
-# 12 -> pinned + cuda12, no driver or an older one -> pinned without CuPy.
+# 12 -> pinned + cuda12, no driver or an older one -> no CuPy, and modern
+# where a Python 3.12/3.13 is installed, else pinned.  On the CPU modern is
+# the faster one: NumPy 2's OpenBLAS knows newer processors, where NumPy
+# 1.26's (0.3.23) may fall back to generic kernels (benchmarks/results/
+# step-cpu.md: 46 against 252 GFLOP/s on the development machine).
 # MIXNORM_DRY_RUN=1 makes the choice but builds nothing (main.sh only).
 gpu_detect
 if [ -n "${MIXNORM_PYTHON:-}" ]; then
@@ -60,7 +64,11 @@ else
   else env_cuda=
   fi
   if [ -z "$env_kind" ]; then
-    if [ "$env_cuda" = cuda13 ]; then env_kind=modern; else env_kind=pinned; fi
+    if [ "$env_cuda" = cuda13 ]; then env_kind=modern
+    elif [ -z "$env_cuda" ] && bash scripts/setup_env.sh --find modern > /dev/null 2>&1; then
+      env_kind=modern
+    else env_kind=pinned
+    fi
   fi
   env_text=".venv/$env_kind (scripts/setup_env.sh $env_kind, MIXNORM_CUDA=${env_cuda:-none})"
   if [ "${MIXNORM_DRY_RUN:-0}" = 1 ]; then

@@ -3,6 +3,7 @@
 #
 #   bash scripts/setup_env.sh pinned   # .venv/pinned: Python 3.11/3.10, NumPy 1.26, setuptools < 74
 #   bash scripts/setup_env.sh modern   # .venv/modern: Python >= 3.12, NumPy 2.x, newest setuptools
+#   bash scripts/setup_env.sh --find modern   # the interpreter it would use, or exit 1
 #
 # Chainer 7.8.1 is sdist-only and its setup.py imports pkg_resources, so it is
 # built with setuptools < 82 and --no-build-isolation; the modern environment
@@ -10,6 +11,8 @@
 # Chainer import there).  CUDA: set MIXNORM_CUDA=cuda12 or cuda13 to add CuPy.
 # Prints the environment's python path on its last line.
 set -euo pipefail
+find_only=0
+[ "${1:-}" = --find ] && { find_only=1; shift; }
 kind=${1:-pinned}
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${2:-$root/.venv/$kind}
@@ -32,8 +35,9 @@ case $kind in
           numpy_spec='numpy==1.26.*'; tools_spec='setuptools>=65,<74' ;;
   modern) py=$(find_python 3.12 3.13) || { echo "setup_env: need Python 3.12 or 3.13" >&2; exit 1; }
           numpy_spec='numpy>=2'; tools_spec='setuptools<82' ;;
-  *) echo "usage: $0 pinned|modern [DIR]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--find] pinned|modern [DIR]" >&2; exit 2 ;;
 esac
+[ "$find_only" = 1 ] && { echo "$py"; exit 0; }
 
 if [ "$kind" = pinned ] && [ "${MIXNORM_CUDA:-}" = cuda13 ]; then
   echo "setup_env: CuPy for CUDA 13 (CuPy 14) needs NumPy 2; use the modern" \

@@ -1,7 +1,9 @@
-"""mixnorm.BatchNormalization: Chainer's link, on the kernels where they
-apply.  The kernel path runs on the CPU emulator (tests/cuda_emulator.py)
-against Chainer's link on NumPy; tests/test_gpu.py repeats the comparison
-against Chainer's CuPy code on a GPU."""
+"""mixnorm.BatchNormalization: Chainer's link, on mixnorm's own code where
+it applies.  The kernel path runs on the CPU emulator
+(tests/cuda_emulator.py) against Chainer's link on NumPy; tests/test_gpu.py
+repeats the comparison against Chainer's CuPy code on a GPU.  The NumPy
+path (mixnorm.cpu.bn) is compared with Chainer's link in float64 by the
+same check."""
 import io
 import warnings
 
@@ -14,34 +16,96 @@ import chainer.links as L
 from chainer import gradient_check
 
 import mixnorm
-from mixnorm import BatchNormalization, cuda
+from mixnorm import BatchNormalization, cpu, cuda
 from mixnorm.batch_normalization import (BatchNormalizationFunction,
-                                         uses_kernels)
+                                         implementation)
 
 import cuda_emulator
 from cuda_emulator import launched
-from kernel_cases import check_batch_normalization
+from kernel_cases import Backend, check_batch_normalization
 
 EMULATED = cuda_emulator.backend()
+NUMPY = Backend(numpy, numpy.asarray, numpy.asarray)
 DTYPES = [numpy.float32, numpy.float64]
+SHAPES = [(5, 3), (6, 4, 1, 1), (5, 3, 4, 4), (8, 2, 40, 40)]
 
 
+def uses_kernels(link, x):
+    return implementation(link, x) is cuda.bn
 
 
 # ------------------------------------------------------------ NumPy path
-def test_on_numpy_it_is_chainers_link():
+@pytest.mark.parametrize('dtype', DTYPES)
+@pytest.mark.parametrize('shape', SHAPES + [(3, 5, 130, 7)])  # > 1 chunk
+def test_numpy_path_matches_chainer(dtype, shape):
+    link = check_batch_normalization(NUMPY, dtype, shape)
+    x = numpy.ones(shape, dtype)
+    assert implementation(link, x) is cpu.bn
+    y = link(chainer.Variable(x * numpy.arange(shape[0]).reshape(
+        (-1,) + (1,) * (len(shape) - 1)).astype(dtype)))
+    assert type(y.creator) is BatchNormalizationFunction
+    assert y.creator.backend is cpu.bn
+
+
+def test_numpy_path_split_over_threads(monkeypatch):
+    """The same numbers with every pass split into parts on threads."""
+    from mixnorm.cpu import parallel
+    ref = check_batch_normalization(NUMPY, numpy.float64, (7, 3, 5, 5))
+    monkeypatch.setattr(parallel, 'MIN_ELEMENTS', 1)
+    monkeypatch.setattr(parallel, 'threads', 3)
+    monkeypatch.setattr(cpu.bn, 'CHUNK', 50)  # two samples a chunk
+    got = check_batch_normalization(NUMPY, numpy.float64, (7, 3, 5, 5))
+    for name in ('avg_mean', 'avg_var'):
+        numpy.testing.assert_allclose(getattr(got, name),
+                                      getattr(ref, name), rtol=1e-14)
+
+
+def test_numpy_gradient_check_float64():
     rng = numpy.random.RandomState(0)
-    x = rng.randn(6, 3, 4, 4).astype(numpy.float32)
-    outs = []
-    for link in (L.BatchNormalization(3), BatchNormalization(3)):
-        xv = chainer.Variable(x)
-        y = link(xv)
-        F.sum(y * y).backward()
-        with chainer.using_config('train', False):
-            yt = link(x).array
-        outs.append((y.array, xv.grad, link.gamma.grad, link.avg_var, yt))
-    for a, b in zip(*outs):
-        numpy.testing.assert_array_equal(a, b)
+    x = rng.randn(4, 3, 2, 3) * 3 + 5
+    gamma, beta = rng.uniform(0.5, 1.5, 3), rng.randn(3)
+
+    def f(x, gamma, beta):
+        return BatchNormalizationFunction(2e-5, None, None, 0.9, None,
+                                          cpu.bn).apply((x, gamma, beta))[0]
+
+    gradient_check.check_backward(f, (x, gamma, beta), rng.randn(*x.shape),
+                                  eps=1e-3, atol=1e-7, rtol=1e-6)
+
+
+def test_numpy_path_choice(monkeypatch):
+    link = BatchNormalization(3)
+    x = numpy.ones((4, 3, 2, 2), numpy.float32)
+    assert implementation(link, x) is cpu.bn
+    assert implementation(link, x.astype(numpy.float64)) is None  # dtype
+    assert implementation(link, x.astype(numpy.float16)) is None
+    assert implementation(link, x[:1, :, :1, :1]) is None
+    assert implementation(BatchNormalization(axis=(0, 2, 3)), x) is None
+    monkeypatch.setattr(cuda, 'bn_kernels', False)  # MIXNORM_BN=chainer
+    assert implementation(link, x) is None
+    assert type(link(x).creator).__module__.startswith('chainer.')
+    monkeypatch.setattr(cuda, 'bn_kernels', True)
+    monkeypatch.setattr(chainer.backends.intel64, 'should_use_ideep',
+                        lambda level: True)
+    assert implementation(link, x) is None
+
+
+@pytest.mark.parametrize('bad', [numpy.nan, numpy.inf, 'overflow'])
+def test_numpy_path_raises_at_once_and_keeps_the_averages(bad):
+    link = BatchNormalization(2)
+    link.name = 'bn1'
+    x = numpy.random.RandomState(0).randn(4, 2, 6).astype(numpy.float32)
+    link(x)
+    before = link.avg_mean.copy(), link.avg_var.copy()
+    x = x * numpy.float32(1e30) if bad == 'overflow' else numpy.where(
+        x > 1, numpy.float32(bad), x)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        with pytest.raises(ValueError, match="'bn1'.*this training step"):
+            link(x)
+    numpy.testing.assert_array_equal(link.avg_mean, before[0])
+    numpy.testing.assert_array_equal(link.avg_var, before[1])
+    BatchNormalization(2, check_finite=False)(x)  # unchecked: no error
 
 
 @pytest.mark.parametrize('source, target', [
@@ -82,8 +146,7 @@ def test_replace_bn_finds_it():
 
 # ------------------------------------------------------------ kernel path
 @pytest.mark.parametrize('dtype', DTYPES)
-@pytest.mark.parametrize('shape', [(5, 3), (6, 4, 1, 1), (5, 3, 4, 4),
-                                   (8, 2, 40, 40)])
+@pytest.mark.parametrize('shape', SHAPES)
 def test_kernels_match_chainer(emulated, dtype, shape):
     check_batch_normalization(EMULATED, dtype, shape, check_finite=False)
     assert len(launched('bn_stats')) == 2 and len(launched('bn_grad_x')) == 2
@@ -135,8 +198,8 @@ def test_gradient_check_float64(emulated):
     gamma, beta = rng.uniform(0.5, 1.5, 3), rng.randn(3)
 
     def f(x, gamma, beta):
-        return BatchNormalizationFunction(2e-5, None, None, 0.9,
-                                          None).apply((x, gamma, beta))[0]
+        return BatchNormalizationFunction(2e-5, None, None, 0.9, None,
+                                          cuda.bn).apply((x, gamma, beta))[0]
 
     gradient_check.check_backward(f, (x, gamma, beta), rng.randn(*x.shape),
                                   eps=1e-3, atol=1e-5, rtol=1e-4)

@@ -332,14 +332,15 @@ def test_arrival_counters_are_made_once_outside_a_capture(monkeypatch):
 def test_more_channels_than_the_grid_take_the_generic_code():
     import chainer
     import mixnorm
-    from mixnorm.batch_normalization import uses_kernels
+    from mixnorm.batch_normalization import implementation
     from mixnorm.cuda import _compile
     with pytest.raises(ValueError, match='at most 65535'):
         _compile.channel_grid(2, 65536, 1)
     x = numpy.random.RandomState(0).randn(2, 65536).astype(numpy.float32)
     link = mixnorm.BatchNormalization(65536)
-    assert not uses_kernels(link, x)
-    assert uses_kernels(mixnorm.BatchNormalization(65535), x[:, :65535])
+    assert implementation(link, x) is None
+    assert implementation(mixnorm.BatchNormalization(65535),
+                          x[:, :65535]) is cuda.bn
     link(x)  # Chainer's code
     assert 'bn_stats' not in cuda_emulator.launched()
     gamma, beta = (numpy.ones(65536, numpy.float32),

@@ -239,6 +239,10 @@ def _train_commands(stdout):
 
 
 _25EP = '--resume --epochs 25'
+# Without CuPy the scripts take modern where a Python 3.12/3.13 is installed
+CPU_KIND = 'modern' if subprocess.run(
+    ['bash', os.path.join(ROOT, 'scripts', 'setup_env.sh'), '--find',
+     'modern'], capture_output=True).returncode == 0 else 'pinned'
 _QUICK = '--resume --epochs 4 --train-subset 2560 --test-subset 1000'
 
 
@@ -256,14 +260,17 @@ _QUICK = '--resume --epochs 4 --train-subset 2560 --test-subset 1000'
     # what the user sets wins; a CUDA 13 driver runs CuPy for CUDA 12 too
     (dict(header='13.0'), {'MIXNORM_ENV': 'pinned'},
      'pinned, MIXNORM_CUDA=cuda12', '@cupy:0', _25EP),
-    (dict(header='13.0'), {'MIXNORM_CUDA': ''}, 'pinned, MIXNORM_CUDA=none',
-     '@numpy', _QUICK),
+    (dict(header='13.0'), {'MIXNORM_CUDA': ''},
+     CPU_KIND + ', MIXNORM_CUDA=none', '@numpy', _QUICK),
+    (dict(header='13.0'), {'MIXNORM_CUDA': '', 'MIXNORM_ENV': 'pinned'},
+     'pinned, MIXNORM_CUDA=none', '@numpy', _QUICK),
     (dict(header='12.2', driver='535.104.05'), {'MIXNORM_ENV': 'modern'},
      'modern, MIXNORM_CUDA=cuda12', '@cupy:0', _25EP),
     # too old for the CuPy builds here, or no driver answering
     (dict(header='11.4', driver='470.82.01'), {},
-     'pinned, MIXNORM_CUDA=none', '@numpy', _QUICK),
-    (dict(fails=True), {}, 'pinned, MIXNORM_CUDA=none', '@numpy', _QUICK),
+     CPU_KIND + ', MIXNORM_CUDA=none', '@numpy', _QUICK),
+    (dict(fails=True), {}, CPU_KIND + ', MIXNORM_CUDA=none', '@numpy',
+     _QUICK),
 ])
 def test_main_chooses_environment_device_and_budget(tmp_path, smi,
                                                     variables, python,
@@ -303,8 +310,8 @@ def test_main_without_nvidia_smi_keeps_the_quick_budget(tmp_path):
     r = _main(tmp_path, path)
     assert ('main.sh: device @numpy (CPU; NVIDIA: no NVIDIA driver '
             '(nvidia-smi is not on PATH))') in r.stdout
-    assert 'Python: .venv/pinned (scripts/setup_env.sh pinned, ' \
-        'MIXNORM_CUDA=none)' in r.stderr
+    assert 'Python: .venv/{0} (scripts/setup_env.sh {0}, ' \
+        'MIXNORM_CUDA=none)'.format(CPU_KIND) in r.stderr
     assert 'main.sh: budget quick: 4 epochs on a fixed 2,560-image' in \
         r.stdout
     assert _train_commands(r.stdout)[0].endswith(_QUICK)

@@ -1,15 +1,18 @@
 """NumPy code of the ops whose NumPy code in Chainer is far from what the
 CPU can do: the CPU side of :mod:`mixnorm.cuda`, with the same functions.
 
+* :mod:`~mixnorm.cpu.bn`: training-mode batch normalization in chunks;
 * :mod:`~mixnorm.cpu.conv`: convolution and its transpose as one BLAS GEMM
   per direction;
 * :mod:`~mixnorm.cpu.pool`: max pooling without an unfolded copy of the
   input.
 
-:mod:`mixnorm.convolution` and :mod:`mixnorm.pooling` choose between these,
-the CUDA kernels and Chainer's code; the switches of :mod:`mixnorm.cuda`
-(``MIXNORM_CONV=chainer``, ``MIXNORM_POOL=chainer``) give Chainer's code
-on both backends.
+:mod:`mixnorm.batch_normalization`, :mod:`mixnorm.convolution` and
+:mod:`mixnorm.pooling` choose between these, the CUDA kernels and
+Chainer's code; the switches of :mod:`mixnorm.cuda` (``MIXNORM_BN=chainer``,
+``MIXNORM_CONV=chainer``, ``MIXNORM_POOL=chainer``) give Chainer's code on
+both backends.
 """
+from mixnorm.cpu import bn  # NOQA: F401
 from mixnorm.cpu import conv  # NOQA: F401
 from mixnorm.cpu import pool  # NOQA: F401
