@@ -5,7 +5,7 @@ conv1 output (256, 64, 32, 32)), K and EM iter. (default 3 and 2) it
 times, in one process on the same tensor, the median ms per call of:
 
 * ``BN (Chainer) fwd+bwd``, ``BN (kernels) fwd+bwd`` and ``MN fwd+bwd``:
-  as ``benchmarks/layer.py`` does;
+  as :mod:`benchmarks.layer` does;
 * ``NCHW to rows copy``: the transposition of x into the (N H W, C) rows
   that the fit reads, alone (the fit's kernels read rows; this tells what
   reading NCHW directly could save);
@@ -25,38 +25,30 @@ to a markdown file.
 
 Usage::
 
-    python benchmarks/breakdown.py --device @cupy:0 --out breakdown.md
+    python -m benchmarks.breakdown --device @cupy:0 --out breakdown.md
 """
 import argparse
-import os
 import sys
-import time
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
-sys.path.insert(0, ROOT)
+import mixnorm  # (patches the stack before Chainer is imported)
+from mixnorm import MixtureNormalization, gmm
 
-import mixnorm  # noqa: E402  (patches the stack before Chainer is imported)
-from mixnorm import MixtureNormalization, gmm  # noqa: E402
+import numpy
 
-import numpy  # noqa: E402
+import chainer
+import chainer.links as L
 
-import chainer  # noqa: E402
-import chainer.links as L  # noqa: E402
-
-from benchmarks.layer import activations, median_ms, step  # noqa: E402
-from train.device import get_or_exit  # noqa: E402
-from train.device import device_name, versions  # noqa: E402
+from benchmarks.inputs import activations
+from benchmarks.timing import forward_backward, host_ms, median_ms
+from benchmarks.timing import versions_line
+from train.device import get_or_exit
+from train.device import device_name
 
 
 def timed(fn, sync):
     """Median ms per call (synchronised) and host ms per call (enqueue)."""
     ms = median_ms({'fn': fn}, 20, 10, sync)['fn']
-    t0 = time.perf_counter()
-    for _ in range(100):
-        fn()
-    enqueue = (time.perf_counter() - t0) / 100
-    sync()
-    return ms, 1e3 * enqueue
+    return ms, host_ms(fn, 100, sync)
 
 
 def captured_nodes(stream):
@@ -147,9 +139,9 @@ def breakdown(shape, args, device, sync, stream):
         y.grad = gy
         y.backward()
 
-    parts = [('BN (Chainer) fwd+bwd', step(chainer_bn, x, gy)),
-             ('BN (kernels) fwd+bwd', step(bn, x, gy)),
-             ('MN fwd+bwd', step(mn, x, gy)),
+    parts = [('BN (Chainer) fwd+bwd', forward_backward(chainer_bn, x, gy)),
+             ('BN (kernels) fwd+bwd', forward_backward(bn, x, gy)),
+             ('MN fwd+bwd', forward_backward(mn, x, gy)),
              ('NCHW to rows copy (in the fit)',
               lambda: mixnorm.functions.to_rows(x)),
              ('fit', lambda: gmm.fit(rows, args.K, em_iter=args.em_iter)),
@@ -162,7 +154,7 @@ def breakdown(shape, args, device, sync, stream):
         lines.append('| {} | {:.3f} | {:.3f} |'.format(name, ms, host))
         print(lines[-1])
         sys.stdout.flush()
-    lines += [''] + kernel_table('MN fwd+bwd', step(mn, x, gy))
+    lines += [''] + kernel_table('MN fwd+bwd', forward_backward(mn, x, gy))
     lines += ['', '| captured | graph nodes | kernel nodes | replay ms |',
               '|---|---|---|---|']
     for name, fn in (('BN (Chainer) forward', lambda: chainer_bn(x)),
@@ -204,9 +196,7 @@ def main(argv=None):
     stream = cupy.cuda.Stream()
     lines = ['# MN time breakdown', '',
              '- device: {}'.format(device_name(device)),
-             '- versions: {}'.format(', '.join(
-                 '{} {}'.format(k, v) for k, v in
-                 versions('numpy', 'chainer', 'cupy').items())),
+             versions_line(),
              '- kernels enabled: {}'.format(mixnorm.cuda.enabled)]
     for text in args.shape or ['64,448,8,8', '256,64,32,32']:
         shape = tuple(int(s) for s in text.split(','))

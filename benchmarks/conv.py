@@ -4,32 +4,27 @@ At the convolutions of the paper's models (the CIFAR CNN's four at batch
 256, typical DenseNet-40 and Inception-V3 ones at their batch sizes), one
 process times ``chainer.links.Convolution2D`` and ``mixnorm.Convolution2D``
 (on a GPU without cuDNN: ``mixnorm/cuda/conv.cu`` and cuBLAS) on the same
-input, training mode, rounds alternating the two (``benchmarks/layer.py``'s
-``median_ms``).  Beside each it prints the achieved float32 rate (3 GEMMs
-of 2 N OH OW C KH KW out FLOPs each) and that rate over ``--tflops``.
+input, training mode, rounds alternating the two
+(:func:`benchmarks.timing.median_ms`).  Beside each it prints the achieved
+float32 rate (3 GEMMs of 2 N OH OW C KH KW out FLOPs each) and that rate
+over ``--tflops``.
 
 Usage::
 
-    python benchmarks/conv.py --device @cupy:0 --out conv-gpu.md
-    python benchmarks/conv.py --quick        # CPU smoke run
+    python -m benchmarks.conv --device @cupy:0 --out conv-gpu.md
+    python -m benchmarks.conv --quick        # CPU smoke run
 """
 import argparse
-import datetime
-import os
-import sys
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
-sys.path.insert(0, ROOT)
+import mixnorm  # (before Chainer)
 
-import mixnorm  # noqa: E402  (before Chainer)
+import numpy
 
-import numpy  # noqa: E402
+import chainer
+import chainer.links as L
 
-import chainer  # noqa: E402
-import chainer.links as L  # noqa: E402
-
-from benchmarks.layer import median_ms, step  # noqa: E402
-from train.device import device_name, versions  # noqa: E402
+from benchmarks.timing import forward_backward, median_ms, no_sync
+from benchmarks.timing import report_head
 
 # (label, input shape, out channels, ksize, stride, pad); "transposed":
 # Deconvolution2D, whose FLOPs are those of the convolution of its output
@@ -69,29 +64,22 @@ def main(argv=None):
     device = chainer.get_device(args.device)
     device.use()
     on_gpu = device.xp is not numpy
-    sync = device.device.synchronize if on_gpu else (lambda: None)
+    sync = device.device.synchronize if on_gpu else no_sync
     shapes = SHAPES
     if args.quick:  # a convolution and a transposed one at batch 2
         shapes = [(s[0], (2,) + s[1][1:]) + s[2:]
                   for s in (SHAPES[1], SHAPES[-2])]
     rounds, inner = (2, 1) if args.quick else ((10, 5) if on_gpu else (3, 1))
     rng = numpy.random.RandomState(0)
-    lines = ['# Convolution forward + backward: Chainer vs mixnorm', '',
-             '- device: {}'.format(device_name(device)),
-             '- date: {}'.format(datetime.datetime.now().isoformat(
-                 timespec='seconds')),
-             '- versions: {}'.format(', '.join(
-                 '{} {}'.format(k, v) for k, v in
-                 versions('numpy', 'chainer', 'cupy').items())),
-             '- command: `python benchmarks/conv.py {}`'.format(
-                 ' '.join(sys.argv[1:] if argv is None else argv)),
-             '- timing: median over {} rounds of {} call(s), the two '
-             'alternating; rate: 3 GEMMs of 2 N OH OW C KH KW out FLOPs '
-             'over the time, beside {:g} TFLOP/s'.format(
-                 rounds, inner, args.tflops),
-             '', '| convolution | input | out, k, s, p | Chainer ms | '
-             'mixnorm ms | Chainer / mixnorm | mixnorm TFLOP/s | of peak |',
-             '|---|---|---|---:|---:|---:|---:|---:|']
+    lines = ['# Convolution forward + backward: Chainer vs mixnorm', '']
+    lines += report_head(device, 'conv', argv)
+    lines += ['- timing: median over {} rounds of {} call(s), the two '
+              'alternating; rate: 3 GEMMs of 2 N OH OW C KH KW out FLOPs '
+              'over the time, beside {:g} TFLOP/s'.format(
+                  rounds, inner, args.tflops),
+              '', '| convolution | input | out, k, s, p | Chainer ms | '
+              'mixnorm ms | Chainer / mixnorm | mixnorm TFLOP/s | of peak |',
+              '|---|---|---|---:|---:|---:|---:|---:|']
     for label, shape, out, k, s, p in shapes:
         x = device.send(rng.randn(*shape).astype(numpy.float32))
         variants = {}
@@ -101,7 +89,7 @@ def main(argv=None):
             link = getattr(module, cls)(shape[1], out, k, stride=s, pad=p)
             link.to_device(device)
             gy = link.xp.ones_like(link(x).array)
-            variants[name] = step(link, x, gy)
+            variants[name] = forward_backward(link, x, gy)
         ms = median_ms(variants, rounds, inner, sync)
         rate = (transposed_flops if transposed else flops)(
             shape, out, k, s, p) / ms['mixnorm'] / 1e9

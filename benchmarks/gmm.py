@@ -26,59 +26,32 @@ compared with the CPU time stored by a full CPU run without ``--out`` in
 
 Usage::
 
-    python benchmarks/gmm.py --quick                # CPU, < 1 minute
-    python benchmarks/gmm.py                        # CPU, full grid
-    python benchmarks/gmm.py --device @cupy:0       # GPU and CPU-vs-GPU fit
+    python -m benchmarks.gmm --quick                # CPU, < 1 minute
+    python -m benchmarks.gmm                        # CPU, full grid
+    python -m benchmarks.gmm --device @cupy:0       # GPU and CPU-vs-GPU fit
 """
 import argparse
-import datetime
 import json
 import os
-import statistics
 import sys
-import time
 import warnings
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
-sys.path.insert(0, ROOT)
+import mixnorm  # noqa: F401  (patches the stack before Chainer is imported)
+from mixnorm import gmm
 
-import mixnorm  # noqa: E402  (patches the stack before Chainer is imported)
-from mixnorm import gmm  # noqa: E402
+import numpy
 
-import numpy  # noqa: E402
+import chainer
 
-import chainer  # noqa: E402
-
-from train.device import get_or_exit  # noqa: E402
-from train.device import device_name, versions  # noqa: E402
-
-RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
+from benchmarks.inputs import activation_rows, initial_gmm
+from benchmarks.timing import median_ms, no_sync, report_head, RESULTS
+from train.device import get_or_exit
+from train.device import device_name
 
 # (m, D): DenseNet's last BN in Table 7 at batch 64/128 (8x8 maps, 196 or
 # 448 channels) and the CIFAR CNN's conv3 (batch 256, 128 channels, 8x8)
 SHAPES = [(4096, 196), (4096, 448), (8192, 448), (16384, 128)]
 QUICK = [((8192, 448), 3, 2), ((4096, 196), 3, 2)]
-
-
-def data(m, d, k, seed=0):
-    """Activation-like data: K modes, ReLU-shaped channels, float64."""
-    rng = numpy.random.RandomState(seed)
-    centers = rng.randn(k, d) * 2
-    labels = rng.randint(0, k, m)
-    x = centers[labels] + rng.randn(m, d) * rng.uniform(0.5, 1.5, (k, d))[
-        labels]
-    return numpy.maximum(x, 0) + 0.1 * rng.randn(m, d)
-
-
-def initial(x, k, seed=0):
-    """The GMM our fit starts EM from: k-means++ and one k-means step."""
-    rng = numpy.random.RandomState(seed)
-    centers = gmm.kmeans_pp(x, k, rng)
-    centers, labels = gmm.kmeans(x, centers, 1)
-    onehot = (labels[:, None] == numpy.arange(k)).astype(x.dtype)
-    counts = onehot.sum(0)
-    var = (onehot.T @ x ** 2) / counts[:, None] - centers ** 2
-    return gmm.GMM(counts / len(x), centers, numpy.maximum(var, 1e-3))
 
 
 def mean_loglik(x, model, dtype=numpy.float64):
@@ -88,20 +61,6 @@ def mean_loglik(x, model, dtype=numpy.float64):
     lp = gmm.log_gaussian(x, mu, var) + numpy.log(numpy.maximum(w, 1e-30))
     top = lp.max(1, keepdims=True)
     return float((top[:, 0] + numpy.log(numpy.exp(lp - top).sum(1))).mean())
-
-
-def median_times(variants, rounds, warmup=2):
-    """Median seconds per variant; rounds alternate over the variants."""
-    for fn in variants.values():
-        for _ in range(warmup):
-            fn()
-    times = {name: [] for name in variants}
-    for _ in range(rounds):
-        for name, fn in variants.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def sklearn_variants(x, init, n_iter):
@@ -170,9 +129,9 @@ def main(argv=None):
 
     em_rows = []
     for (m, d), k, n_iter in grid:
-        x64 = data(m, d, k)
+        x64 = activation_rows(m, d, k)
         x32 = x64.astype(numpy.float32)
-        init = initial(x32, k)
+        init = initial_gmm(x32, k)
         init64 = gmm.GMM(*(a.astype(numpy.float64) for a in init))
         variants, results = {}, {}
 
@@ -203,7 +162,7 @@ def main(argv=None):
                 results['ours-cupy'] = gmm.em(xg, initg, n_iter)
                 sync()
             variants['ours-cupy'] = gpu
-        t = median_times(variants, rounds)
+        t = median_ms(variants, rounds, warmup=2)
         ll = {name: mean_loglik(x64, gmm.GMM(*(
             chainer.backend.CpuDevice().send(a) for a in model)))
             for name, model in results.items()}
@@ -212,7 +171,7 @@ def main(argv=None):
         sys.stdout.flush()
 
     fit_rows = time_full_fit(device, on_gpu, args.quick, rounds)
-    text = report(em_rows, fit_rows, dev_name, on_gpu, args)
+    text = report(em_rows, fit_rows, device, on_gpu, args, argv)
     out = args.out or os.path.join(RESULTS, 'gmm-{}.md'.format(tag))
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, 'w') as f:
@@ -237,19 +196,18 @@ def time_full_fit(device, on_gpu, quick, rounds):
             baseline = json.load(f)['fit_ms']
     rows = []
     for (m, d), k, n_iter in (FIT_GRID[:1] if quick else FIT_GRID):
-        x = data(m, d, k).astype(numpy.float32)
+        x = activation_rows(m, d, k).astype(numpy.float32)
         xd = device.send(x)
         if on_gpu:
             import cupy
             sync = cupy.cuda.Device(device.device.id).synchronize
         else:
-            def sync():
-                pass
+            sync = no_sync
 
         def run():
             gmm.fit(xd, k, n_iter)
             sync()
-        ms = 1e3 * median_times({'fit': run}, rounds)['fit']
+        ms = median_ms({'fit': run}, rounds, warmup=2)['fit']
         key = '{}x{} K={} n_iter={}'.format(m, d, k, n_iter)
         rows.append(((m, d), k, n_iter, ms, baseline.get(key)))
         print('fit {:>12s} K={} n_iter={}: {:.2f} ms{}'.format(
@@ -283,21 +241,16 @@ def derived(t, ll):
 def print_em_row(row, on_gpu):
     (m, d), k, n_iter, t, ll = row
     print('em {}x{} K={} n_iter={}: '.format(m, d, k, n_iter) + ', '.join(
-        '{} {:.2f} ms'.format(name, 1e3 * v) for name, v in t.items()))
+        '{} {:.2f} ms'.format(name, v) for name, v in t.items()))
     print('   ' + ', '.join('{} {}'.format(*p) for p in derived(t, ll)))
 
 
-def report(em_rows, fit_rows, dev_name, on_gpu, args):
+def report(em_rows, fit_rows, device, on_gpu, args, argv):
     lines = [
-        '# GMM fit benchmark ({})'.format('GPU' if on_gpu else 'CPU'), '',
-        '- device: {}'.format(dev_name),
-        '- date: {}'.format(datetime.datetime.now().isoformat(
-            timespec='seconds')),
-        '- versions: {}'.format(', '.join(
-            '{} {}'.format(k, v)
-            for k, v in versions('numpy', 'chainer', 'sklearn', 'cupy').items())),
-        '- command: `python benchmarks/gmm.py {}`'.format(' '.join(
-            sys.argv[1:])),
+        '# GMM fit benchmark ({})'.format('GPU' if on_gpu else 'CPU'), '']
+    lines += report_head(device, 'gmm', argv,
+                         ('numpy', 'chainer', 'sklearn', 'cupy'))
+    lines += [
         '- timing: all variants in one process on the same data, '
         'alternating, median of {} rounds after 2 warm-up calls'.format(
             args.rounds or (5 if args.quick else 9)), '',
@@ -313,7 +266,7 @@ def report(em_rows, fit_rows, dev_name, on_gpu, args):
     lines.append('| m x D | K | iter | ' + ' | '.join(names + extra) + ' |')
     lines.append('|' + '---|' * (len(names) + len(extra) + 3))
     for (m, d), k, n_iter, t, ll in em_rows:
-        cells = ['{:.2f}'.format(1e3 * t[n]) for n in names] + [
+        cells = ['{:.2f}'.format(t[n]) for n in names] + [
             p[1] for p in derived(t, ll)]
         lines.append('| {}x{} | {} | {} | '.format(m, d, k, n_iter) +
                      ' | '.join(cells) + ' |')

@@ -56,9 +56,9 @@
 # skipped (pytest's exit 5 is accepted) and breakdown.py, which needs
 # CuPy, only prints its --help; MIXNORM_CHECK_QUICK=1 passes --quick to
 # the other benchmarks.  python3 on PATH: any environment with the
-# project's requirements (tests/test_gpu_check.py makes one of the GPU
-# machine's packages alone and rehearses both commands above so, the
-# study on tiny data, from a copy of the working tree):
+# project's requirements (tests/benchmarks/test_gpu_check.py makes one of
+# the GPU machine's packages alone and rehearses both commands above so,
+# the study on tiny data, from a copy of the working tree):
 #   OUT=/tmp/out MIXNORM_CHECK_DEVICE=@numpy MIXNORM_CHECK_QUICK=1 \
 #       bash benchmarks/gpu_check.sh
 #   OUT=/tmp/out MIXNORM_CHECK_BUDGET=200 MIXNORM_CHECK_DEVICE=@numpy \
@@ -161,25 +161,25 @@ if [ "$checks" = 1 ]; then
     accept=0
     # a CPU dry run has no GPU test to run (pytest exit 5: none collected)
     [ "$dry" = 1 ] && accept=5
-    # tests/test_gpu.py turns the kernels on itself
+    # tests/mixnorm/test_gpu.py turns the kernels on itself
     step tests 150 --accept "$accept" python3 -m pytest -m gpu -v -rs \
-        -p no:cacheprovider --tb=short --durations=8 tests/test_gpu.py
+        -p no:cacheprovider --tb=short --durations=8 tests/mixnorm/test_gpu.py
     tests_ok=$?
     [ "$tests_ok" -eq "$accept" ] && tests_ok=0
     export MIXNORM_KERNELS=1  # the benchmarks time the kernel path (the default)
-    step layer 90 python3 benchmarks/layer.py --device "$device" \
+    step layer 90 python3 -m benchmarks.layer --device "$device" \
         ${quick[@]+"${quick[@]}"} --out "$res/layer-gpu.md"
-    step conv 50 python3 benchmarks/conv.py --device "$device" \
+    step conv 50 python3 -m benchmarks.conv --device "$device" \
         ${quick[@]+"${quick[@]}"} --out "$res/conv-gpu.md"
-    step step 130 python3 benchmarks/step.py --device "$device" \
+    step step 130 python3 -m benchmarks.step --device "$device" \
         ${quick[@]+"${quick[@]}"} --out "$res/step-gpu.md"
     if [ "$dry" = 1 ]; then  # CUDA events and graphs: GPU only
-        step breakdown 40 python3 benchmarks/breakdown.py --help
+        step breakdown 40 python3 -m benchmarks.breakdown --help
     else
-        step breakdown 40 python3 benchmarks/breakdown.py --device "$device" \
+        step breakdown 40 python3 -m benchmarks.breakdown --device "$device" \
             --out "$res/breakdown-gpu.md"
     fi
-    step gmm 40 python3 benchmarks/gmm.py --device "$device" \
+    step gmm 40 python3 -m benchmarks.gmm --device "$device" \
         ${quick[@]+"${quick[@]}"} --out "$LOGS/gmm-gpu.md"
     tar czf "$OUT/logs.tgz" -C "$LOGS" .  # again at the end
 fi

@@ -23,33 +23,27 @@ ratio for orientation, not as a like-for-like comparison.
 
 Usage::
 
-    python benchmarks/layer.py --device @cupy:0      # full grid on a GPU
-    python benchmarks/layer.py                       # CPU, reduced grid
-    python benchmarks/layer.py --quick               # CPU smoke run, < 1 min
+    python -m benchmarks.layer --device @cupy:0      # full grid on a GPU
+    python -m benchmarks.layer                       # CPU, reduced grid
+    python -m benchmarks.layer --quick               # CPU smoke run, < 1 min
 """
 import argparse
-import datetime
 import os
-import statistics
 import sys
-import time
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
-sys.path.insert(0, ROOT)
+from mixnorm import BatchNormalization  # (before Chainer)
+from mixnorm import MixtureNormalization
 
-from mixnorm import BatchNormalization  # noqa: E402  (before Chainer)
-from mixnorm import MixtureNormalization  # noqa: E402
+import numpy
 
-import numpy  # noqa: E402
+import chainer.links as L
 
-import chainer  # noqa: E402
-import chainer.links as L  # noqa: E402
+from train.device import get_or_exit
+from benchmarks.inputs import activations
+from benchmarks.table7 import load_grid
+from benchmarks.timing import forward_backward, median_ms, no_sync
+from benchmarks.timing import report_head, RESULTS
 
-from train.device import get_or_exit  # noqa: E402
-from train.device import device_name, versions  # noqa: E402
-from benchmarks.throughput import load_grid  # noqa: E402
-
-RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 SHAPES = [(64, 196, 8, 8), (64, 448, 8, 8), (128, 196, 8, 8),
           (128, 448, 8, 8), (256, 128, 8, 8)]
 # Table 7: (batch, channels) -> iterations/sec, K = 1 is BN
@@ -63,45 +57,6 @@ def grid(on_gpu, quick):
     ks, iters = ((2, 3, 4, 5), (2, 4, 8)) if on_gpu else ((3, 5), (2, 8))
     shapes = [(s, [(k, n) for k in ks for n in iters]) for s in SHAPES]
     return shapes + ([((256, 64, 32, 32), [(3, 2)])] if on_gpu else [])
-
-
-def activations(shape, seed=0):
-    """ReLU-then-conv-like input: a few modes per channel, float32."""
-    rng = numpy.random.RandomState(seed)
-    n, c, h, w = shape
-    mode = rng.randint(0, 3, (n, 1, h, w))
-    centers = rng.randn(3, c) * 2
-    x = numpy.take(centers, mode[:, 0], axis=0).transpose(0, 3, 1, 2)
-    x = numpy.maximum(x + rng.randn(*shape), 0) + 0.1 * rng.randn(*shape)
-    return x.astype(numpy.float32)
-
-
-def median_ms(variants, rounds, inner, sync, warmup=3):
-    """Median ms per call of each variant; rounds alternate variants."""
-    for fn in variants.values():
-        for _ in range(warmup):
-            fn()
-    sync()
-    times = {name: [] for name in variants}
-    for _ in range(rounds):
-        for name, fn in variants.items():
-            sync()
-            t0 = time.perf_counter()
-            for _ in range(inner):
-                fn()
-            sync()
-            times[name].append((time.perf_counter() - t0) / inner)
-    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
-
-
-def step(link, x, gy):
-    def run():
-        link.cleargrads()
-        xv = chainer.Variable(x)
-        y = link(xv)
-        y.grad = gy
-        y.backward()
-    return run
 
 
 def main(argv=None):
@@ -123,8 +78,7 @@ def main(argv=None):
         import cupy
         sync = cupy.cuda.Device(device.device.id).synchronize
     else:
-        def sync():
-            pass
+        sync = no_sync
 
     rows = []
     for shape, configs in grid(on_gpu, args.quick):
@@ -135,12 +89,12 @@ def main(argv=None):
         for name, link in (('chainer', L.BatchNormalization(shape[1])),
                            ('kernels', BatchNormalization(shape[1]))):
             link.to_device(device)
-            variants[name] = step(link, x, gy)
+            variants[name] = forward_backward(link, x, gy)
         for k, em_iter in configs:
             mn = MixtureNormalization(shape[1], n_components=k,
                                       em_iter=em_iter)
             mn.to_device(device)
-            variants[(k, em_iter)] = step(mn, x, gy)
+            variants[(k, em_iter)] = forward_backward(mn, x, gy)
         ms = median_ms(variants, rounds, inner, sync)
         floor = 8 * x.nbytes / (args.bandwidth * 1e6)
         for k, em_iter in configs:
@@ -158,22 +112,14 @@ def main(argv=None):
     out = args.out or os.path.join(RESULTS, 'layer-{}.md'.format(tag))
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, 'w') as f:
-        f.write(report(rows, device, rounds, inner, args))
+        f.write(report(rows, device, rounds, inner, args, argv))
     print('wrote', out)
 
 
-def report(rows, device, rounds, inner, args):
+def report(rows, device, rounds, inner, args, argv):
     lines = [
         '# MixtureNormalization vs BatchNormalization, one layer, '
-        'forward + backward', '',
-        '- device: {}'.format(device_name(device)),
-        '- date: {}'.format(datetime.datetime.now().isoformat(
-            timespec='seconds')),
-        '- versions: {}'.format(', '.join(
-            '{} {}'.format(k, v)
-            for k, v in versions('numpy', 'chainer', 'cupy').items())),
-        '- command: `python benchmarks/layer.py {}`'.format(
-            ' '.join(sys.argv[1:])),
+        'forward + backward', ''] + report_head(device, 'layer', argv) + [
         '- timing: one process, same float32 tensor, training mode, '
         'rounds alternate both BNs and every MN variant of a shape after 3 '
         'warm-up calls each; median over {} rounds of {} call(s)'.format(

@@ -11,8 +11,8 @@ pooling, :mod:`mixnorm.cpu`) and ``MN``
 (the configuration's MN layers, the other BNs on the kernels);
 ``--mn-chainer`` adds ``MN (Chainer)`` (MN, the rest on Chainer's code).
 
-Timing as in ``benchmarks/layer.py`` (warm-up, rounds alternating the
-variants, median ms per step, synchronised); host ms: the time to issue
+Timing by :func:`benchmarks.timing.median_ms` (warm-up, rounds alternating
+the variants, median ms per step, synchronised); host ms: the time to issue
 ``--inner`` steps without waiting for the device, per step.  ``--profile``
 steps per variant are broken down per op kind: hooks time each outermost
 function node (nested ones count for their caller) and each BN or MN link's
@@ -28,33 +28,29 @@ floor (the convolutions' and linear layers' FLOPs at that rate).
 
 Usage::
 
-    python benchmarks/step.py --device @cupy:0 --out step-gpu.md
-    python benchmarks/step.py --quick       # CPU smoke run, batch 4
+    python -m benchmarks.step --device @cupy:0 --out step-gpu.md
+    python -m benchmarks.step --quick       # CPU smoke run, batch 4
 """
 import argparse
-import datetime
 import os
 import statistics
-import sys
 import time
 import types
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
-sys.path.insert(0, ROOT)
+import mixnorm  # (before Chainer)
+import models  # noqa: F401
 
-import mixnorm  # noqa: E402  (before Chainer)
-import models  # noqa: E402,F401
+import numpy
 
-import numpy  # noqa: E402
+import chainer
+import chainer.links as L
 
-import chainer  # noqa: E402
-import chainer.links as L  # noqa: E402
+from benchmarks.timing import host_ms, median_ms, no_sync, report_head
+from train import config
+from train.classifier.runner import Classifier
+from train.common import optim
 
-from benchmarks.layer import median_ms  # noqa: E402
-from train import config  # noqa: E402
-from train.classifier.runner import Classifier  # noqa: E402
-from train.common import optim  # noqa: E402
-from train.device import device_name, versions  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # model -> the paper configuration it is built from (--config overrides)
 CONFIGS = {'cifar_cnn': 'configs/table2/cifar10/mn2.yaml',
@@ -230,16 +226,6 @@ def profile(variant, x, t, env):
     return timer.totals(env.floor_ms), timer.elapsed_ms(first, last)
 
 
-def host_ms(fn, n, sync):
-    sync()
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn()
-    ms = 1e3 * (time.perf_counter() - t0) / n
-    sync()
-    return ms
-
-
 def measure_peaks(xp, sync, n, mib):
     """(copy GB/s, n^3 float32 matmul TFLOP/s), medians of 5 runs."""
     a, src = xp.ones((n, n), xp.float32), xp.ones(mib << 18, xp.float32)
@@ -369,15 +355,8 @@ def parse_args(argv):
 
 def header(args, argv, device, measured, peaks):
     return [
-        '# One training step per op kind: BN (Chainer), BN (kernels), MN', '',
-        '- device: {}'.format(device_name(device)),
-        '- date: {}'.format(datetime.datetime.now().isoformat(
-            timespec='seconds')),
-        '- versions: {}'.format(', '.join('{} {}'.format(k, v) for k, v in
-                                          versions('numpy', 'chainer',
-                                                   'cupy').items())),
-        '- command: `python benchmarks/step.py {}`'.format(
-            ' '.join(sys.argv[1:] if argv is None else argv)),
+        '# One training step per op kind: BN (Chainer), BN (kernels), MN',
+        ''] + report_head(device, 'step', argv) + [
         '- measured here: copy {:.1f} GB/s, float32 matmul {:.2f} TFLOP/s; '
         'floors use {:.1f} GB/s and {:.2f} TFLOP/s'.format(*measured + peaks),
         '- timing: median over {} rounds of {} step(s) after {} warm-up '
@@ -395,7 +374,7 @@ def main(argv=None):
     args.inner = args.inner or (5 if on_gpu and not quick else 1)
     args.warmup, args.seed = (1 if quick else 3), 0
     args.profile = args.profile or (1 if quick else 3)
-    sync = device.device.synchronize if on_gpu else (lambda: None)
+    sync = device.device.synchronize if on_gpu else no_sync
     mixnorm.seed(args.seed)
     measured = measure_peaks(device.xp, sync, 4096 if on_gpu else 1024,
                              256 if on_gpu else 64)

@@ -14,15 +14,15 @@ them on mixnorm's kernels where they apply: a GPU without cuDNN), MN K=2,
 reported figure is the median over rounds of iterations per second.
 
 The grid (settings, K, EM iter.) and the paper's iterations per second come
-from ``configs/table7.yaml`` (:func:`load_grid`).  The paper's absolute
-figures are from a Titan X (Pascal) and compare with nothing measured
-elsewhere; the MN/BN ratios of one setting do, so the table puts each
-measured ratio beside the paper's.
+from ``configs/table7.yaml`` (:func:`benchmarks.table7.load_grid`).  The
+paper's absolute figures are from a Titan X (Pascal) and compare with
+nothing measured elsewhere; the MN/BN ratios of one setting do, so the
+table puts each measured ratio beside the paper's.
 
 Usage::
 
-    python benchmarks/throughput.py [--device @cupy:0] --out results/table7.md
-    python benchmarks/throughput.py --quick          # CPU smoke run
+    python -m benchmarks.throughput [--device @cupy:0] --out results/table7.md
+    python -m benchmarks.throughput --quick          # CPU smoke run
 
 ``--quick`` (batch 8, 196 channels, 5 rounds of 2 steps) and any other
 departure from the grid (``--settings``, ``--ks``, ``--em-iter``) is a reduced
@@ -45,116 +45,21 @@ import time
 
 import yaml
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                os.pardir))
-
 # models and train import mixnorm, which makes Chainer importable: first
-import mixnorm  # noqa: E402
-import models  # noqa: E402
-from train.device import device_name  # noqa: E402
-from train.device import get_or_exit  # noqa: E402
+import mixnorm
+import models
+from train.device import device_name
+from train.device import get_or_exit
 
-import numpy  # noqa: E402
+import numpy
 
-import chainer  # noqa: E402
-import chainer.functions as F  # noqa: E402
+import chainer
+import chainer.functions as F
 
+from benchmarks.table7 import depth_for_channels, GRID, load_grid
+from benchmarks.table7 import paper_reference
 
-GROWTH = 12
-INIT_CHANNELS = 16
-GRID = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
-                    'configs', 'table7.yaml')
 QUICK = (8, 196)  # --quick: (batch, channels)
-
-
-def load_grid(path=GRID):
-    """Reads and checks Table 7's grid.
-
-    The file holds ``paper_device`` (str), ``em_iter`` (int, MN's EM iter.)
-    and ``settings``, a list of ``{batch_size, channels, paper_its: {BN:
-    it/s, MN: {K: it/s}}}``.
-
-    Args:
-        path (str): The YAML file (default ``configs/table7.yaml``).
-
-    Returns:
-        dict: ``paper_device``, ``em_iter``, ``ks`` (sorted K of every
-        setting) and ``paper``: ``{(batch, channels): {K: it/s}}`` with
-        K = 1 for BN.
-
-    Raises:
-        ValueError: The message names the file and the offending key.
-
-    """
-    def fail(where, what):
-        raise ValueError('{}: {}: {}'.format(path, where, what))
-
-    def number(v):
-        return isinstance(v, (int, float)) and not isinstance(v, bool) \
-            and v > 0
-
-    def keys(d, where, expected):
-        if not isinstance(d, dict) or sorted(d) != sorted(expected):
-            fail(where, 'must be a mapping with keys {}, got {!r}'.format(
-                ', '.join(expected), d))
-
-    with open(path) as f:
-        data = yaml.safe_load(f)
-    keys(data, 'top level', ('paper_device', 'em_iter', 'settings'))
-    if not isinstance(data['em_iter'], int) or data['em_iter'] < 1:
-        fail('em_iter', 'must be a positive integer')
-    if not isinstance(data['settings'], list) or not data['settings']:
-        fail('settings', 'must be a non-empty list')
-    paper, ks = {}, None
-    for i, entry in enumerate(data['settings']):
-        where = 'settings[{}]'.format(i)
-        keys(entry, where, ('batch_size', 'channels', 'paper_its'))
-        batch, dim = entry['batch_size'], entry['channels']
-        if not isinstance(batch, int) or batch < 1:
-            fail(where + '.batch_size', 'must be a positive integer')
-        try:
-            depth_for_channels(dim)
-        except (TypeError, ValueError) as e:
-            fail(where + '.channels', e)
-        its = entry['paper_its']
-        keys(its, where + '.paper_its', ('BN', 'MN'))
-        if not isinstance(its['MN'], dict) or not its['MN'] or not all(
-                isinstance(k, int) and k >= 2 for k in its['MN']):
-            fail(where + '.paper_its.MN', 'must map K >= 2 to it/s')
-        rates = {1: its['BN']}
-        rates.update(its['MN'])
-        if not all(number(v) for v in rates.values()):
-            fail(where + '.paper_its', 'it/s must be positive numbers')
-        if (batch, dim) in paper:
-            fail(where, 'setting {}x{} is listed twice'.format(batch, dim))
-        if ks is not None and sorted(its['MN']) != ks:
-            fail(where + '.paper_its.MN', 'K differ between settings')
-        ks = sorted(its['MN'])
-        paper[(batch, dim)] = rates
-    return {'paper_device': str(data['paper_device']),
-            'em_iter': data['em_iter'], 'ks': ks, 'paper': paper}
-
-
-def paper_reference(paper, batch, dim):
-    """The paper's setting to compare ``(batch, dim)`` with, or None.
-
-    The same setting when the grid has it, else the one with the same
-    channels and the nearest batch size.
-    """
-    if (batch, dim) in paper:
-        return batch, dim
-    same = [b for b, d in paper if d == dim]
-    if not same:
-        return None
-    return min(same, key=lambda b: (abs(b - batch), b)), dim
-
-
-def depth_for_channels(dim):
-    """DenseNet depth whose last BN sees ``dim`` channels."""
-    n, rem = divmod(dim - INIT_CHANNELS, 3 * GROWTH)
-    if rem or n < 1:
-        raise ValueError('%d channels is not 16 + 36n' % dim)
-    return 3 * n + 4
 
 
 def parse_setting(text):
@@ -262,7 +167,8 @@ def table(results, paper):
     Args:
         results (list): ``(batch, dim, {K: it/s})`` tuples, K = 1 is BN,
             K = 0 BN on Chainer's code.
-        paper (dict): ``{(batch, dim): {K: it/s}}`` (:func:`load_grid`).
+        paper (dict): ``{(batch, dim): {K: it/s}}``
+            (:func:`benchmarks.table7.load_grid`).
 
     """
     lines = ['| model | K | batch size | dim. | it/s | MN/BN | MN/BN '

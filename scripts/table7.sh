@@ -4,14 +4,14 @@
 # 448 channels), and write results/table7.md with each MN/BN ratio beside
 # the paper's.
 #
-#   bash scripts/table7.sh [--quick] [benchmarks/throughput.py args]
+#   bash scripts/table7.sh [--quick] [benchmarks.throughput args]
 #
 # The grid and the paper's numbers are in configs/table7.yaml.  All
 # variants of a setting share one process and alternate in timing rounds
-# after a warm-up (benchmarks/throughput.py).  The paper's absolute it/s
-# are from a Titan X (Pascal); only its ratios compare.  --quick (a small
-# CPU size) and other departures from the grid are reduced runs: their
-# table goes to ${MIXNORM_RUNS:-runs}/table7/table7.md, not results/.
+# after a warm-up (python -m benchmarks.throughput).  The paper's absolute
+# it/s are from a Titan X (Pascal); only its ratios compare.  --quick (a
+# small CPU size) and other departures from the grid are reduced runs:
+# their table goes to ${MIXNORM_RUNS:-runs}/table7/table7.md, not results/.
 source "$(dirname "$0")/common.sh"
-"$py" benchmarks/throughput.py --out results/table7.md \
+"$py" -m benchmarks.throughput --out results/table7.md \
   --reduced-out "$runs_root/table7/table7.md" "$@"

@@ -16,8 +16,9 @@ def rng():
 
 @pytest.fixture
 def emulated(monkeypatch):
-    """The package's kernels on the CPU emulator (tests/cuda_emulator.py):
-    NumPy arrays take the kernel path; skipped without a C++ compiler."""
+    """The package's kernels on the CPU emulator
+    (tests/support/cuda_emulator.py): NumPy arrays take the kernel path;
+    skipped without a C++ compiler."""
     import cuda_emulator
     if cuda_emulator.compiler() is None:
         pytest.skip('no C++ compiler')

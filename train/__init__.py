@@ -1,7 +1,7 @@
 """The CIFAR and DCGAN experiments of the paper: ``python -m train``.
 
 Packages from the bottom up; each imports only its own modules and those
-listed before it (``tests/test_layering.py`` checks it):
+listed before it (``tests/project/test_layering.py`` checks it):
 
 * :mod:`train.output`: progress lines; files replaced atomically.
 * :mod:`train.device`: the device checked before use, the machine.

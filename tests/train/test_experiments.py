@@ -176,17 +176,17 @@ def test_paper_block_is_checked(tmp_path, old, new, key):
 
 # ------------------------------------------------------------ Table 7 grid
 def test_table7_grid_holds_the_paper():
-    import benchmarks.throughput as tp
-    grid = tp.load_grid()
+    from benchmarks import table7
+    grid = table7.load_grid()
     assert grid['em_iter'] == 2 and grid['ks'] == [2, 3, 4, 5]
     assert grid['paper'] == {
         (64, 196): {1: 16.40, 2: 14.46, 3: 14.42, 4: 13.91, 5: 13.69},
         (64, 448): {1: 9.26, 2: 8.83, 3: 8.51, 4: 8.52, 5: 8.41},
         (128, 448): {1: 7.35, 2: 6.59, 3: 6.51, 4: 6.41, 5: 6.38}}
-    assert tp.paper_reference(grid['paper'], 64, 448) == (64, 448)
-    assert tp.paper_reference(grid['paper'], 100, 448) == (128, 448)
-    assert tp.paper_reference(grid['paper'], 8, 196) == (64, 196)
-    assert tp.paper_reference(grid['paper'], 8, 52) is None
+    assert table7.paper_reference(grid['paper'], 64, 448) == (64, 448)
+    assert table7.paper_reference(grid['paper'], 100, 448) == (128, 448)
+    assert table7.paper_reference(grid['paper'], 8, 196) == (64, 196)
+    assert table7.paper_reference(grid['paper'], 8, 52) is None
 
 
 @pytest.mark.parametrize('edit, message', [
@@ -200,15 +200,15 @@ def test_table7_grid_holds_the_paper():
      'listed twice'),
 ])
 def test_table7_grid_errors_name_the_key(tmp_path, edit, message):
-    import benchmarks.throughput as tp
-    with open(tp.GRID) as f:
+    from benchmarks import table7
+    with open(table7.GRID) as f:
         data = yaml.safe_load(f)
     edit(data)
     path = str(tmp_path / 'grid.yaml')
     with open(path, 'w') as f:
         yaml.safe_dump(data, f)
     with pytest.raises(ValueError) as e:
-        tp.load_grid(path)
+        table7.load_grid(path)
     assert str(e.value).startswith(path) and message in str(e.value)
 
 

@@ -11,8 +11,8 @@ import numpy
 import pytest
 
 from mixnorm import _compat
+from tinydata import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PTH = 'mixnorm-chainer-hook.pth'
 NUMPY2 = numpy.lib.NumpyVersion(numpy.__version__) >= '2.0.0'
 

@@ -1,8 +1,10 @@
-"""The CUDA kernels' numbers on the CPU, through tests/cuda_emulator.py.
+"""The CUDA kernels' numbers on the CPU, through
+tests/support/cuda_emulator.py.
 
 The kernels run on a CPU stand-in for the CUDA execution model (g++;
 skipped without it), at shapes small enough for it, through the same
-checks as tests/test_gpu.py runs on a GPU (tests/kernel_cases.py).
+checks as tests/mixnorm/test_gpu.py runs on a GPU
+(tests/support/kernel_cases.py).
 """
 import numpy
 import pytest
@@ -12,6 +14,7 @@ from mixnorm import cuda
 import cuda_emulator
 from kernel_cases import (check_fit, check_function,
                           check_kmeans_em, check_kmeans_pp, check_uniforms)
+from tinydata import ROOT
 
 pytestmark = pytest.mark.skipif(cuda_emulator.compiler() is None,
                                 reason='no C++ compiler')
@@ -120,7 +123,7 @@ def test_kernels_stay_in_bounds_under_address_sanitizer():
          os.path.join(here, 'test_batch_normalization.py'),
          os.path.join(here, 'test_convolution.py'),
          os.path.join(here, 'test_pooling.py')],
-        env=env, capture_output=True, text=True, cwd=os.path.dirname(here))
+        env=env, capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert 'AddressSanitizer' not in done.stderr
     ran = int(done.stdout.split(' passed')[0].split()[-1])
@@ -305,7 +308,7 @@ def test_kernel_suite_passes_in_every_mode(mode):
          os.path.join(here, 'test_convolution.py'),
          os.path.join(here, 'test_pooling.py')],
         env=dict(os.environ, MIXNORM_EMULATOR_MODE=mode),
-        capture_output=True, text=True, cwd=os.path.dirname(here))
+        capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     ran = int(done.stdout.split(' passed')[0].split()[-1])
     assert ran >= 100, done.stdout[-1000:]

@@ -1,5 +1,6 @@
 """Multi-process checks of MultiNodeMixtureNormalization; run by
-tests/test_multinode.py as ``mpiexec -n 2 python tests/mpi_multinode.py``.
+tests/mixnorm/test_multinode.py as
+``mpiexec -n 2 python tests/support/mpi_multinode.py``.
 
 Every process takes its shard (uneven: 4 and 6 of 10 samples) of one batch
 that all of them build from the same seed, and compares what the

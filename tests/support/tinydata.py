@@ -8,7 +8,9 @@ import zipfile
 import numpy
 from PIL import Image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: the repository's root (this file is tests/support/tinydata.py)
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 CLASSES = ['c{}'.format(i) for i in range(10)]  # as many as CIFAR-10
 
 

@@ -1,8 +1,8 @@
 """mixnorm.max_pooling_2d and average_pooling_2d: Chainer's functions, on
 the kernels where they apply; the kernel path runs on the CPU emulator
-(tests/cuda_emulator.py) against Chainer on NumPy, and on a GPU in
-tests/test_gpu.py.  Max pooling's NumPy path (mixnorm.cpu.pool) is compared
-with Chainer's function at the end."""
+(tests/support/cuda_emulator.py) against Chainer on NumPy, and on a GPU in
+tests/mixnorm/test_gpu.py.  Max pooling's NumPy path (mixnorm.cpu.pool) is
+compared with Chainer's function at the end."""
 import numpy
 import pytest
 

@@ -1,11 +1,14 @@
-"""The package's structure: no import cycle inside mixnorm, and no import
-running back up the layers benchmarks -> train -> models -> mixnorm."""
+"""The package's structure: no import cycle inside mixnorm, no import
+running back up the layers benchmarks -> train -> models -> mixnorm, train
+by concern, benchmarks sharing modules, tests grouped by what they cover,
+and README.md's Layout section naming all of it."""
 import ast
 import os
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tinydata import ROOT
+
 LAYERS = ('mixnorm', 'models', 'train', 'benchmarks')
 
 
@@ -184,18 +187,20 @@ def _private(name):
 
 
 def covered(path):
-    """The names a test file covers: its file name without ``test_`` and
-    its folders under tests/ (``tests/test_fid.py``: ``fid``;
+    """The names a test of train (a file under tests/train/) covers: its
+    file name without ``test_`` and its folders under tests/train/
+    (``tests/train/test_fid.py``: ``fid``;
     ``tests/train/fid/test_frechet.py``: ``fid``, ``frechet``).  A test
     may use the private names of a train module whose dotted path has one
     of them as a component (``train.fid.inception``,
     ``train.metrics.fid``): its own module's.  Other files (train/,
-    benchmarks/, the tests' helpers) cover nothing."""
-    rel = os.path.relpath(path, os.path.join(ROOT, 'tests')).split(os.sep)
+    benchmarks/, the tests of other packages, the tests' helpers) cover
+    nothing."""
+    rel = os.path.relpath(path, os.path.join(ROOT, 'tests', 'train')).split(
+        os.sep)
     if rel[0] == os.pardir or not rel[-1].startswith('test_'):
         return set()
-    names = rel[:-1] + [rel[-1][len('test_'):-len('.py')]]
-    return set(names) - {'train', 'support'}
+    return set(rel[:-1] + [rel[-1][len('test_'):-len('.py')]])
 
 
 def private_uses(path, module, known):
@@ -309,11 +314,15 @@ def test_private_finder_finds_private_uses(tmp_path):
     found = [what for _, what in private_uses(path, None, known)]
     assert len(found) == 5, found
     assert private_uses(path, 'train.metrics.fid', known) != []
-    # a module's own tests: tests/test_fid.py covers train.*.fid.*
-    assert covered(os.path.join(ROOT, 'tests', 'test_fid.py')) == {'fid'}
-    assert covered(os.path.join(ROOT, 'tests', 'train', 'fid',
+    # a module's own tests: tests/train/test_fid.py covers train.*.fid.*
+    tests = os.path.join(ROOT, 'tests')
+    assert covered(os.path.join(tests, 'train', 'test_fid.py')) == {'fid'}
+    assert covered(os.path.join(tests, 'train', 'fid',
                                 'test_frechet.py')) == {'fid', 'frechet'}
-    assert covered(os.path.join(ROOT, 'tests', 'tinydata.py')) == set()
+    # the tests of other packages, and the helpers, cover no train module
+    assert covered(os.path.join(tests, 'mixnorm', 'test_gmm.py')) == set()
+    assert covered(os.path.join(tests, 'test_fid.py')) == set()
+    assert covered(os.path.join(tests, 'support', 'tinydata.py')) == set()
 
 
 def test_no_private_name_of_train_is_used_across_modules():
@@ -330,11 +339,86 @@ def test_no_private_name_of_train_is_used_across_modules():
     assert not problems, '\n'.join(problems)
 
 
-def test_readme_layout_names_every_train_package():
-    """README.md's Layout section lists train's packages in their order."""
+# ------------------------------------------------ benchmarks/ and tests/
+def is_script(path):
+    """Whether the module at ``path`` runs as a program (``__main__``)."""
+    with open(path) as f:
+        return "if __name__ == '__main__':" in f.read()
+
+
+def shared_benchmark_modules():
+    """The modules of benchmarks that run nothing themselves."""
+    return {name for name, path in modules('benchmarks').items()
+            if name != 'benchmarks' and not is_script(path)}
+
+
+def test_benchmarks_share_modules_instead_of_importing_each_other():
+    """A benchmark imports the shared modules, not another benchmark, and
+    runs as ``python -m benchmarks.NAME``, changing no ``sys.path``."""
+    known = modules('benchmarks')
+    scripts = set(known) - shared_benchmark_modules() - {'benchmarks'}
+    assert 'benchmarks.step' in scripts and 'benchmarks.timing' not in scripts
+    for name, path in known.items():
+        assert not imports(path, known) & scripts, name
+        with open(path) as f:
+            assert 'sys.path' not in f.read(), name
+
+
+def folders(path):
+    """The folders in ``path`` (not ``__pycache__`` or hidden ones)."""
+    return sorted(n for n in os.listdir(path)
+                  if os.path.isdir(os.path.join(path, n))
+                  and n != '__pycache__' and not n.startswith('.'))
+
+
+def test_folders_are_the_folders_that_hold_code(tmp_path):
+    for name in ('a/__pycache__', '.b', 'c'):
+        (tmp_path / name).mkdir(parents=True)
+    (tmp_path / 'd.py').write_text('')
+    assert folders(str(tmp_path)) == ['a', 'c']
+
+
+def test_tests_are_grouped_by_what_they_cover():
+    """tests/ holds conftest.py and one folder per package covered (and
+    ``support/`` for the helpers, which holds no test)."""
+    tests = os.path.join(ROOT, 'tests')
+    files = [n for n in os.listdir(tests)
+             if os.path.isfile(os.path.join(tests, n))]
+    assert files == ['conftest.py']
+    assert 'support' in folders(tests) and 'train' in folders(tests)
+    for name in os.listdir(os.path.join(tests, 'support')):
+        assert not name.startswith('test_'), name
+
+
+# --------------------------------------------------------- README.md
+def readme_layout():
+    """README.md's Layout section: {the first name of each item: the names
+    of its sub-items} (``- `train/`: ...`` holds ``  - `output/`: ...``)."""
     with open(os.path.join(ROOT, 'README.md')) as f:
         text = f.read()
     layout = text.split('\n## Layout\n', 1)[1].split('\n## ', 1)[0]
-    listed = [line.split('`')[1].rstrip('/').replace('.py', '')
-              for line in layout.splitlines() if line.startswith('  - `')]
+    out, items = {}, None
+    for line in layout.splitlines():
+        if line.startswith('- `'):
+            items = out.setdefault(line.split('`')[1], [])
+        elif line.startswith('  - `'):
+            items.append(line.split('`')[1])
+    return out
+
+
+def test_readme_layout_names_every_train_package():
+    """README.md's Layout section lists train's packages in their order."""
+    listed = [n.rstrip('/').replace('.py', '')
+              for n in readme_layout()['train/']]
     assert listed == [p for level in TRAIN_LEVELS for p in level]
+
+
+def test_readme_layout_names_the_shared_benchmark_modules():
+    listed = readme_layout()['benchmarks/']
+    assert sorted(listed) == sorted(
+        name.split('.')[1] + '.py' for name in shared_benchmark_modules())
+
+
+def test_readme_layout_names_every_folder_of_tests():
+    listed = [n.rstrip('/') for n in readme_layout()['tests/']]
+    assert sorted(listed) == folders(os.path.join(ROOT, 'tests'))

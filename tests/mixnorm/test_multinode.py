@@ -1,6 +1,6 @@
 """MultiNodeMixtureNormalization under ``mpiexec -n 2`` (naive communicator).
 
-The checks themselves are in tests/mpi_multinode.py, run as two MPI
+The checks themselves are in tests/support/mpi_multinode.py, run as two MPI
 processes; this module runs them and reads their report.  They need
 mpi4py and an MPI (the ``multinode`` extra: the ``mpi4py`` and ``mpich``
 wheels, which the test environments install).
@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from tinydata import make_folder, ROOT, write_config
+
 pytest.importorskip('mpi4py')
 
 
@@ -27,7 +28,7 @@ def mpiexec():
 
 def run_mpi(script, n=2, timeout=600, args=()):
     env = dict(os.environ, OMP_NUM_THREADS='1',
-               PYTHONPATH=os.pathsep.join([os.path.dirname(HERE),
+               PYTHONPATH=os.pathsep.join([ROOT,
                                            os.environ.get('PYTHONPATH', '')]))
     return subprocess.run([mpiexec(), '-n', str(n), sys.executable, script]
                           + list(args), env=env, capture_output=True,
@@ -35,7 +36,7 @@ def run_mpi(script, n=2, timeout=600, args=()):
 
 
 def test_two_processes_equal_one_with_the_whole_batch():
-    out = run_mpi(os.path.join(HERE, 'mpi_multinode.py'))
+    out = run_mpi(os.path.join(ROOT, 'tests', 'support', 'mpi_multinode.py'))
     assert out.returncode == 0, out.stdout + out.stderr
     for check in ('K=1 is batch normalization', 'K=3', 'K=2',
                   'control differs', 'fit'):
@@ -45,8 +46,6 @@ def test_two_processes_equal_one_with_the_whole_batch():
 
 def train_mpi(tmp_path, out, epochs, extra=()):
     """``mpiexec -n 2 python -m train --comm naive`` on a tiny folder."""
-    sys.path.insert(0, HERE)
-    from tinydata import make_folder, write_config
     data = tmp_path / 'data'
     if not data.exists():
         make_folder(str(data), n_train=4, n_test=1)
@@ -58,7 +57,7 @@ def train_mpi(tmp_path, out, epochs, extra=()):
         [mpiexec(), '-n', '2', sys.executable, '-m', 'train', '--config',
          cfg, '--out', str(out), '--device', '@numpy', '--data', str(data),
          '--comm', 'naive', '--epochs', str(epochs)] + list(extra),
-        cwd=os.path.dirname(HERE), env=dict(env, OMP_NUM_THREADS='1'),
+        cwd=ROOT, env=dict(env, OMP_NUM_THREADS='1'),
         capture_output=True, text=True, timeout=600)
 
 

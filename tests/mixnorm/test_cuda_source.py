@@ -13,7 +13,7 @@
   pointer or scalar, element type of each pointer, block size).
 * The launch geometry is defined once, in Python.
 
-The kernels' numbers are tested on a GPU by tests/test_gpu.py.
+The kernels' numbers are tested on a GPU by tests/mixnorm/test_gpu.py.
 """
 import ctypes
 import glob

@@ -1,8 +1,8 @@
 """mixnorm.Convolution2D: Chainer's link, as GEMMs where they apply.  The
-kernel path runs on the CPU emulator (tests/cuda_emulator.py, with NumPy's
-matmul for cuBLAS) against Chainer's link on NumPy; tests/test_gpu.py
-repeats the comparison on a GPU.  The NumPy path (mixnorm.cpu.conv) is
-compared with Chainer's link on NumPy at the end."""
+kernel path runs on the CPU emulator (tests/support/cuda_emulator.py,
+with NumPy's matmul for cuBLAS) against Chainer's link on NumPy;
+tests/mixnorm/test_gpu.py repeats the comparison on a GPU.  The NumPy path
+(mixnorm.cpu.conv) is compared with Chainer's link on NumPy at the end."""
 import io
 
 import numpy

@@ -9,7 +9,7 @@ from train import config
 from tinydata import ROOT, write_config
 
 # Training configurations: every YAML file under configs/ except Table 7's
-# throughput grid (benchmarks/throughput.py checks that one).
+# throughput grid (benchmarks/table7.py checks that one).
 GRID = os.path.join(ROOT, 'configs', 'table7.yaml')
 SHIPPED = sorted(p for p in glob.glob(os.path.join(ROOT, 'configs', '**',
                                                    '*.yaml'), recursive=True)

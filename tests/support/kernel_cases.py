@@ -1,5 +1,6 @@
 """The checks of the CUDA kernels against the NumPy reference, run on a GPU
-by tests/test_gpu.py and on the CPU emulator by tests/test_cuda_emulated.py.
+by tests/mixnorm/test_gpu.py and on the CPU emulator by
+tests/mixnorm/test_cuda_emulated.py.
 
 Each check takes a :class:`Backend`: how arrays go to the kernel path and
 back, and a context in which the reference runs with the kernels off.

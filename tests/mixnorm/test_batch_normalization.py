@@ -1,9 +1,9 @@
 """mixnorm.BatchNormalization: Chainer's link, on mixnorm's own code where
 it applies.  The kernel path runs on the CPU emulator
-(tests/cuda_emulator.py) against Chainer's link on NumPy; tests/test_gpu.py
-repeats the comparison against Chainer's CuPy code on a GPU.  The NumPy
-path (mixnorm.cpu.bn) is compared with Chainer's link in float64 by the
-same check."""
+(tests/support/cuda_emulator.py) against Chainer's link on NumPy;
+tests/mixnorm/test_gpu.py repeats the comparison against Chainer's CuPy
+code on a GPU.  The NumPy path (mixnorm.cpu.bn) is compared with Chainer's
+link in float64 by the same check."""
 import io
 import warnings
 

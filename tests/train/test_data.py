@@ -11,7 +11,7 @@ import chainer
 from train import data as data_module
 from train.data import imagefolder
 from train.data.imagefolder import DataError
-from tinydata import CLASSES, image, make_folder, make_zip
+from tinydata import CLASSES, ROOT, image, make_folder, make_zip
 
 
 @pytest.fixture
@@ -169,8 +169,7 @@ def test_offline_cli_prints_only_the_error(cache, monkeypatch, capsys):
     def offline(*args, **kwargs):
         raise urllib.error.URLError('Name or service not known')
     monkeypatch.setattr(chainer.datasets, 'get_cifar10', offline)
-    cfg = os.path.join(os.path.dirname(__file__), '..', 'configs', 'table2',
-                       'cifar10', 'bn2.yaml')
+    cfg = os.path.join(ROOT, 'configs', 'table2', 'cifar10', 'bn2.yaml')
     out = os.path.join(str(cache), 'run')
     assert cli.main(['--config', cfg, '--out', out]) == 2
     captured = capsys.readouterr()

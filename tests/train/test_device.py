@@ -104,7 +104,7 @@ def test_train_device_prints_the_usable_device(tmp_path):
 @pytest.mark.parametrize('script', ['layer', 'gmm', 'throughput',
                                     'breakdown'])
 def test_benchmarks_fail_in_one_line(tmp_path, script):
-    r = _run([sys.executable, os.path.join('benchmarks', script + '.py'),
+    r = _run([sys.executable, '-m', 'benchmarks.' + script,
               '--device', '@cupy:0', '--out', str(tmp_path / 'b.md')],
              tmp_path)
     _one_line(r, script + '.py', '@cupy:0')

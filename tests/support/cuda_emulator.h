@@ -1,5 +1,5 @@
 // A CPU stand-in for the CUDA execution model, for the tests
-// (tests/cuda_emulator.py compiles a kernel source with g++ after this
+// (tests/support/cuda_emulator.py compiles a kernel source with g++ after this
 // prelude).  Blocks run one after another; the threads of a block run as
 // fibers (ucontext) on one OS thread and switch only at __syncthreads,
 // __syncwarp and the warp shuffles, which is one legal CUDA schedule.
@@ -27,7 +27,7 @@
 // between them is not seen); the memory model (__threadfence is a no-op:
 // a missing fence, or a load served from a stale L1, cannot fail here);
 // warp-synchronous code without __syncwarp; launch limits (registers,
-// shared memory, grid dimensions: tests/test_cuda_source.py builds for
+// shared memory, grid dimensions: tests/mixnorm/test_cuda_source.py builds for
 // sm_90 through ptxas for those); GPU math library rounding (exp, log).
 #pragma once
 #include <cmath>

@@ -321,10 +321,11 @@ def test_densenet_with_mn():
 
 def test_throughput_benchmark_smoke(tmp_path):
     import benchmarks.throughput as tp
-    assert tp.depth_for_channels(196) == 19
-    assert tp.depth_for_channels(448) == 40
+    from benchmarks.table7 import depth_for_channels
+    assert depth_for_channels(196) == 19
+    assert depth_for_channels(448) == 40
     with pytest.raises(ValueError):
-        tp.depth_for_channels(200)
+        depth_for_channels(200)
     out = tmp_path / 'table7.md'
     results = tp.main(['--quick', '--settings', '2x52', '--ks', '2',
                        '--out', str(out)])
