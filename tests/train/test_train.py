@@ -16,6 +16,7 @@ import chainer
 import models
 from train import cli, config
 from train.classifier import runner
+from train.classifier.evaluate import TEST_MODE, TRAIN_MODE
 from train.common import optim, runfolder
 from tinydata import ROOT, env, make_folder, make_zip, train_cli, \
     write_config
@@ -69,10 +70,12 @@ def test_bn_and_mn_train_through_the_cli(tiny, tmp_path):
         assert 'finished: max test accuracy' in r.stderr
 
 
-def test_evaluate_reproduces_the_log_and_compares_rules(tiny, tmp_path):
-    """train.classifier.evaluate: the default rule gives the logged test
-    accuracy."""
-    cfg = write_config(str(tmp_path / 'mn.yaml'), layers=('conv2',),
+@pytest.mark.parametrize('layers', [('conv2',), ()])
+def test_evaluate_reproduces_the_log_and_compares_rules(tiny, tmp_path,
+                                                        layers):
+    """train.classifier.evaluate: the default rule (an MN run) or test mode
+    (a BN run) gives the logged test accuracy."""
+    cfg = write_config(str(tmp_path / 'mn.yaml'), layers=layers,
                        batch_size=8, epochs=1)
     out = str(tmp_path / 'mn')
     r = train_cli(['--config', cfg, '--out', out, '--device', '@numpy',
@@ -86,11 +89,12 @@ def test_evaluate_reproduces_the_log_and_compares_rules(tiny, tmp_path):
     assert r.returncode == 0, r.stderr
     rows = {line.split('|')[1].strip(): float(line.split('|')[3])
             for line in r.stdout.splitlines()
-            if line.startswith('| ') and line.split('|')[1].strip() in
-            mixnorm.links.INFERENCE_RULES}
-    assert sorted(rows) == sorted(mixnorm.links.INFERENCE_RULES)
+            if line.startswith('| ') and line.split('|')[1].strip() not in
+            ('inference', '---')}
+    rules = list(mixnorm.links.INFERENCE_RULES) if layers else [TEST_MODE]
+    assert sorted(rows) == sorted(rules + [TRAIN_MODE])
     logged = 100 * _log(out)[-1]['validation/main/accuracy']
-    assert rows['consistent'] == pytest.approx(logged, abs=0.01)
+    assert rows[rules[0]] == pytest.approx(logged, abs=0.01)
     assert 'training mode' in r.stdout
     assert os.path.exists(os.path.join(out, 'inference.md'))
 

@@ -9,7 +9,8 @@ accuracy on the run's test set (the same subset, if the run used one):
 once per rule of :class:`mixnorm.MixtureNormalization` (``'consistent'``:
 Eq. 38 with the scale-consistent factor, ``'paper'``: Eq. 38 as printed,
 ``'batch'``: a GMM fitted to each test batch), with batch normalization
-layers in test mode; and, for BN and MN runs alike, once in training mode
+layers in test mode (a run without MN: once in test mode); and, for BN
+and MN runs alike, once in training mode
 (every BN and MN layer normalizes each test batch with its own statistics;
 parameters are not updated), which separates MN's inference rule from the
 lag of running averages early in training.  The test set is evaluated in
@@ -40,6 +41,7 @@ from train.data.datasets import subset
 
 
 TRAIN_MODE = 'batch statistics everywhere (training mode)'
+TEST_MODE = 'running averages (test mode)'
 
 
 def evaluate(predictor, test_x, test_y, converter, device, batch_size,
@@ -102,7 +104,8 @@ def main(argv=None):
                  device), '',
              '| inference | test loss | test acc. (%) |', '|---|---|---|']
     # training mode last: it moves BN's running averages and MN's queue
-    modes = [(rule, False) for rule in args.inference if norms]
+    modes = [(rule, False) for rule in args.inference] if norms else [
+        (TEST_MODE, False)]  # a BN run: what its log gives, checked
     modes.append((TRAIN_MODE, True))
     for rule, train_mode in modes:
         for link in norms if not train_mode else ():
