@@ -128,8 +128,12 @@ def component_statistics(rows, resp, comm=None):
     lam = mass / count[0]
     w = resp / xp.maximum(mass, tiny)                     # Eq. 36
     mean = s1 / xp.maximum(mass, tiny)[:, None]           # Eq. 35
-    var, = _sums(comm, xp.stack([w[:, k] @ (rows - mean[k]) ** 2
-                                 for k in range(resp.shape[1])]))
+    dev = xp.empty_like(rows)  # one scratch array for every component
+
+    def centred(k):
+        xp.subtract(rows, mean[k], out=dev)
+        return w[:, k] @ xp.square(dev, out=dev)
+    var, = _sums(comm, xp.stack([centred(k) for k in range(resp.shape[1])]))
     return lam, w, mean, var                              # centred, Eq. 35
 
 
@@ -161,8 +165,11 @@ def _aggregate(rows, coef, centre, scale, relu, inner=None):
     """sum_k a_ik xhat_i^k (Eq. 34), or with relu sum_k a_ik ReLU(gamma
     xhat_i^k + beta) (Eq. 40) for ``inner = (gamma, beta)`` or None."""
     xp = backend.get_array_module(rows)
-    if not relu:
-        return rows * (coef @ scale) - coef @ (centre * scale)
+    if not relu:  # rows * (coef @ scale) - coef @ (centre * scale)
+        out = coef @ scale
+        out *= rows
+        out -= coef @ (centre * scale)
+        return out
     out = xp.zeros_like(rows)
     for k in range(coef.shape[1]):
         z = (rows - centre[k]) * scale[k]
@@ -179,7 +186,9 @@ def _aggregate_backward(rows, coef, centre, scale, relu, g, inner=None):
     xp = backend.get_array_module(rows)
     if not relu:
         total = coef.T @ g
-        return (g * (coef @ scale), total,
+        direct = coef @ scale
+        direct *= g
+        return (direct, total,
                 scale * (coef.T @ (g * rows) - total * centre), None)
     direct = xp.zeros_like(rows)
     total = xp.empty_like(centre)
@@ -302,7 +311,11 @@ class MixtureNormalizationFunction(function_node.FunctionNode):
         xhat = _aggregate(rows, coef, centre, scale, self.relu,
                           inner)                           # Eq. 34, 40
         self._saved = (rows, coef, w, mean, var, centre, scale, xhat, inner)
-        y = gamma * xhat + beta if self._affine_after() else xhat
+        if self._affine_after():  # gamma xhat + beta
+            y = xhat * gamma
+            y += beta
+        else:
+            y = xhat
         return from_rows(y, x.shape).astype(out_dtype, copy=False),
 
     def _affine_after(self):
@@ -354,8 +367,11 @@ class MixtureNormalizationGrad(function_node.FunctionNode):
             total_all, proj_all = _sums(node.comm, total, proj)
             h = _variance_scale(gamma, node.affine) * scale * scale \
                 * proj_all
-            gx = gx - w @ (scale * total_all) - rows * (w @ h) \
-                + w @ (h * mean)
+            gx -= w @ (scale * total_all)  # gx is this function's own array
+            spread = w @ h
+            spread *= rows
+            gx -= spread
+            gx += w @ (h * mean)
         if after:
             ggamma, gbeta = (gy * xhat).sum(0), gy.sum(0)
         elif inner_grads is not None:                      # Eq. 40
