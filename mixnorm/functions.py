@@ -51,12 +51,13 @@ At test time the same transform runs with fixed statistics: coefficients
 a (m, J) and per-component means and variances (J, C) given by the caller
 (Eq. 38 over the queue), so only the first term of dL/dx remains.
 
-CuPy float32/float64 arrays in training mode with the default variant take
-:func:`mixnorm.cuda.mn.forward` and :func:`mixnorm.cuda.mn.backward`
-instead (two launches each way, on the (N, C, H*W) layout, with the
-statistics from sums in double about a sample of each channel); the code
-below is the reference they are tested against, and runs every other case
-on NumPy and CuPy alike.
+Float32/float64 arrays in training mode with the default variant take
+:mod:`mixnorm.cuda.mn` (CuPy: two launches each way, on the (N, C, H*W)
+layout, with the statistics from sums in double about a sample of each
+channel) or :mod:`mixnorm.cpu.mn` (NumPy: the same sums, in chunks on
+every core) instead, while ``mixnorm.cuda.enabled`` (``MIXNORM_KERNELS``);
+the code below is the reference they are tested against, and runs every
+other case on NumPy and CuPy alike.
 """
 import numpy
 
@@ -65,6 +66,7 @@ from chainer import backend
 from chainer import function_node
 from chainer.utils import type_check
 
+from mixnorm import cpu
 from mixnorm import cuda
 from mixnorm._gmm_multinode import allreduce
 
@@ -270,10 +272,20 @@ class MixtureNormalizationFunction(function_node.FunctionNode):
             type_check.expect(x_type.dtype == numpy.float16,
                               gamma_type.dtype == numpy.float32)
 
-    def _uses_kernels(self, x):
-        return (cuda.supports(x) and self.fixed is None and not self.relu
+    def _backend(self, x):
+        """:mod:`mixnorm.cuda.mn` (CuPy), :mod:`mixnorm.cpu.mn` (NumPy) for
+        the default variant in training mode while ``mixnorm.cuda.enabled``
+        (``MIXNORM_KERNELS``), else None: the code of this module."""
+        if not (self.fixed is None and not self.relu
                 and self.affine == 'output' and self.weight_scaling
-                and self.comm is None and cuda.fits_channel_grid(x.shape[1]))
+                and self.comm is None and x.ndim >= 2):
+            return None
+        if cuda.supports(x):
+            return cuda.mn if cuda.fits_channel_grid(x.shape[1]) else None
+        if (cuda.enabled and isinstance(x, numpy.ndarray)
+                and x.dtype in (numpy.float32, numpy.float64)):
+            return cpu.mn
+        return None
 
     def forward(self, inputs):
         self.retain_inputs((0, 1))
@@ -284,12 +296,12 @@ class MixtureNormalizationFunction(function_node.FunctionNode):
                                               x.size // x.shape[1]))
         out_dtype = x.dtype
         x = x.astype(gamma.dtype, copy=False)
-        self._kernels = self._uses_kernels(x)
-        if self._kernels:
+        self.backend = self._backend(x)
+        if self.backend is not None:
             x3 = x.reshape(x.shape[0], x.shape[1], -1)
-            y, lam, mean, var, stats = cuda.mn.forward(
+            y, lam, mean, var, stats = self.backend.forward(
                 x3, gamma, beta, resp, self.eps, self.flag)
-            self.flagged = self.flag is not None
+            self.flagged = self.flag is not None and self.backend is cuda.mn
             self.statistics = (lam, mean, var)
             self._saved = (x3, resp, stats)
             return y.reshape(x.shape).astype(out_dtype, copy=False),
@@ -351,9 +363,9 @@ class MixtureNormalizationGrad(function_node.FunctionNode):
         x, gamma, gy = inputs
         gy = gy.astype(gamma.dtype, copy=False)
         node = self._forward
-        if node._kernels:
+        if node.backend is not None:
             x3, resp, stats = node._saved
-            gx, ggamma, gbeta = cuda.mn.backward(
+            gx, ggamma, gbeta = node.backend.backward(
                 x3, gamma, resp, gy.reshape(x3.shape), stats)
             return gx.reshape(x.shape).astype(x.dtype, copy=False), \
                 ggamma, gbeta
