@@ -9,7 +9,9 @@ on Chainer's own code: ``mixnorm.cuda.bn_kernels``, ``conv_kernels`` and
 cuDNN, mixnorm's kernels; on NumPy, mixnorm's GEMM convolution and max
 pooling, :mod:`mixnorm.cpu`) and ``MN``
 (the configuration's MN layers, the other BNs on the kernels);
-``--mn-chainer`` adds ``MN (Chainer)`` (MN, the rest on Chainer's code).
+``--mn-chainer`` adds ``MN (Chainer)`` (MN, the rest on Chainer's code; on
+NumPy also MN's array-generic code, ``mixnorm.cuda.enabled`` False, in
+place of :mod:`mixnorm.cpu.mn`).
 
 Timing by :func:`benchmarks.timing.median_ms` (warm-up, rounds alternating
 the variants, median ms per step, synchronised); host ms: the time to issue
@@ -198,9 +200,17 @@ def build(cfg, mn, device, seed):
     return model, opt, paths
 
 
+def use_code(flag, x):
+    """mixnorm's code (flag True) or the code before it: Chainer's, and on
+    NumPy MN's array-generic code."""
+    mixnorm.cuda.set_switches(flag)
+    if isinstance(x, numpy.ndarray):
+        mixnorm.cuda.enabled = flag
+
+
 def stepper(x, t, model, opt, flag):
     def run():
-        mixnorm.cuda.set_switches(flag)
+        use_code(flag, x)
         model.cleargrads()
         model(x, t).backward()
         opt.update()
@@ -210,7 +220,7 @@ def stepper(x, t, model, opt, flag):
 def profile(variant, x, t, env):
     """({kind: [ms, floor ms]}, profiled step ms) of one step."""
     model, opt, flag, decay = variant
-    mixnorm.cuda.set_switches(flag)
+    use_code(flag, x)
     timer = OpTimer(env.on_gpu)
     env.sync()
     first = timer.mark()
@@ -394,7 +404,7 @@ def main(argv=None):
     if quick or args.batch:
         lines += ['', '**Reduced run: NOT the paper batch size.**']
     print('\n'.join(lines), flush=True)
-    original = mixnorm.cuda.set_switches()
+    original = mixnorm.cuda.set_switches(), mixnorm.cuda.enabled
     try:
         for name in args.models:
             started = time.perf_counter()
@@ -403,7 +413,8 @@ def main(argv=None):
                 time.perf_counter() - started), flush=True)
             lines += part
     finally:
-        mixnorm.cuda.set_switches(original)
+        mixnorm.cuda.set_switches(original[0])
+        mixnorm.cuda.enabled = original[1]
     if args.out:
         with open(args.out, 'w') as f:
             f.write('\n'.join(lines) + '\n')
