@@ -19,7 +19,7 @@ from mixnorm.convolution import Convolution2DFunction, implementation
 
 import cuda_emulator
 from cuda_emulator import launched
-from kernel_cases import check_convolution
+from kernel_cases import assert_close, check_convolution
 
 EMULATED = cuda_emulator.backend()
 DTYPES = [numpy.float32, numpy.float64]
@@ -141,7 +141,6 @@ def test_transposed_with_another_outsize_is_chainers(emulated):
 
 
 # --------------------------------------------------------- the NumPy path
-TOLERANCE = {numpy.float32: 1e-5, numpy.float64: 1e-12}
 # (input shape, out, ksize, stride, pad, nobias)
 NUMPY_CONVS = [
     ((2, 3, 8, 8), 4, (5, 5), 1, 2, True),      # the CIFAR CNN's conv1
@@ -189,15 +188,6 @@ def both_links(dtype, x_shape, out, ksize, stride, pad, nobias,
         results.append([y.array, xv.grad, link.W.grad] + (
             [] if nobias else [link.b.grad]))
     return results[0], results[1], y
-
-
-def assert_close(got, ref, dtype, what):
-    """Within TOLERANCE of ``ref``, relative to ``ref``'s largest value."""
-    assert got.shape == ref.shape and got.dtype == ref.dtype, what
-    tol = TOLERANCE[dtype]
-    numpy.testing.assert_allclose(got, ref, rtol=tol,
-                                  atol=tol * numpy.abs(ref).max(),
-                                  err_msg=what)
 
 
 @pytest.mark.parametrize('dtype', DTYPES)

@@ -9,7 +9,8 @@ from chainer import gradient_check
 from mixnorm import cpu, cuda
 from mixnorm.functions import MixtureNormalizationFunction
 
-TOLERANCE = {numpy.float32: 1e-5, numpy.float64: 1e-12}
+from kernel_cases import assert_close
+
 SHAPES = [(7, 3), (6, 4, 1, 1), (4, 3, 5, 6), (16, 32, 8, 8),
           (3, 5, 130, 7)]  # the last: several chunks, 1 sample each
 
@@ -39,14 +40,6 @@ def both(monkeypatch, x, gamma, beta, resp, gy):
         out.append([y.array, xv.grad, gv.grad, bv.grad]
                    + list(node.statistics))
     return out[0], out[1], node
-
-
-def assert_close(got, ref, dtype, what):
-    assert got.shape == ref.shape and got.dtype == ref.dtype, what
-    tol = TOLERANCE[dtype]
-    numpy.testing.assert_allclose(got, ref, rtol=tol,
-                                  atol=tol * numpy.abs(ref).max(),
-                                  err_msg=what)
 
 
 @pytest.mark.parametrize('dtype', [numpy.float32, numpy.float64])

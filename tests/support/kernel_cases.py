@@ -22,6 +22,20 @@ TOL = {numpy.float32: dict(rtol=1e-3, atol=1e-3),
        numpy.float64: dict(rtol=1e-9, atol=1e-9)}
 
 
+# NumPy paths against Chainer or the reference: relative to the largest value
+CLOSE = {numpy.float32: 1e-5, numpy.float64: 1e-12}
+
+
+def assert_close(got, ref, dtype, what):
+    """Same shape and dtype, within :data:`CLOSE` of ``ref``, relative to
+    ``ref``'s largest value."""
+    assert got.shape == ref.shape and got.dtype == ref.dtype, what
+    tol = CLOSE[dtype]
+    numpy.testing.assert_allclose(got, ref, rtol=tol,
+                                  atol=tol * numpy.abs(ref).max(),
+                                  err_msg=what)
+
+
 class Backend(object):
 
     """Where the kernel path runs.
