@@ -75,6 +75,7 @@ setup(
         'pyyaml',
         'matplotlib',
         'pillow',
+        'threadpoolctl',
     ],
     extras_require={
         'cuda12': ['cupy-cuda12x>=13'],

@@ -29,13 +29,13 @@
 # pytest, PyYAML, Pillow, matplotlib and scipy.  Chainer 7.8.1 requires
 # numpy, six, filelock, setuptools, typing_extensions (its optimizers
 # import it) and protobuf (only for chainer.links.caffe and the Caffe
-# exporter, which nothing here imports).  Chainer is an sdist whose
-# setup.py imports pkg_resources: build it with a Python whose setuptools
-# is < 82.
+# exporter, which nothing here imports); mixnorm also needs threadpoolctl.
+# Chainer is an sdist whose setup.py imports pkg_resources: build it with
+# a Python whose setuptools is < 82.
 #   py=.venv/pinned/bin/python
 #   rm -rf .whl
 #   $py -m pip wheel --no-deps --no-build-isolation chainer==7.8.1 -w .whl
-#   $py -m pip wheel --no-deps typing_extensions -w .whl
+#   $py -m pip wheel --no-deps typing_extensions threadpoolctl -w .whl
 #
 # For --study, also the data, in .data/ (ignored, like .whl/):
 #   mkdir -p .data && cp PATH/TO/cifar10-jpeg.zip .data/

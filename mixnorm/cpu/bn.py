@@ -25,41 +25,13 @@ from mixnorm.cpu import parallel
 CHUNK = 1 << 16  # elements of x a chunk holds, at least one sample
 
 
-def _samples_per_chunk(x3):
-    return max(1, CHUNK // max(1, x3.shape[1] * x3.shape[2]))
-
-
-def _channel_sums(x3, terms, n_terms):
-    """Per-channel float64 sums ``(n_terms, C)`` of ``terms(lo, hi)``,
-    which gives the float sums (n_terms, hi - lo, C) over the last axis of
-    samples lo..hi; chunks on every core."""
-    n, c, length = x3.shape
-    step = _samples_per_chunk(x3)
-    parts = {}
-
-    def part(lo, hi):
-        total = numpy.zeros((n_terms, c))
-        for a in range(lo, hi, step):
-            total += terms(a, min(a + step, hi)).sum(1, dtype=numpy.float64)
-        parts[lo] = total
-
-    parallel.run(part, n, x3.size)
-    return sum(parts[k] for k in sorted(parts))
+def _sums_per_channel(*sums):
+    """Float sums per (sample, channel) as float64 sums per channel."""
+    return tuple(a.sum(0, dtype=numpy.float64) for a in sums)
 
 
 def _per_channel(v, dtype):
     return numpy.asarray(v, dtype)[:, None]
-
-
-def _chunked(x3, fn):
-    """``fn(lo, hi)`` over chunks of samples, on every core."""
-    step = _samples_per_chunk(x3)
-
-    def part(lo, hi):
-        for a in range(lo, hi, step):
-            fn(a, min(a + step, hi))
-
-    parallel.run(part, len(x3), x3.size)
 
 
 def forward(x3, gamma, beta, eps, running_mean=None, running_var=None,
@@ -75,12 +47,12 @@ def forward(x3, gamma, beta, eps, running_mean=None, running_var=None,
     m = n * length
     shift = x3[0, :, :1].copy()
 
-    def terms(lo, hi):
+    def sums(lo, hi):
         d = x3[lo:hi] - shift
-        return numpy.stack([d.sum(2), numpy.einsum('kcl,kcl->kc', d, d)])
+        return _sums_per_channel(d.sum(2), numpy.einsum('kcl,kcl->kc', d, d))
 
     with numpy.errstate(over='ignore', invalid='ignore'):
-        s1, s2 = _channel_sums(x3, terms, 2)
+        s1, s2 = parallel.over_samples(sums, x3, CHUNK, 2)
         d = s1 / m
         var = numpy.maximum(s2 / m - d * d, 0)  # keeps NaN
         mean = shift[:, 0] + d
@@ -109,7 +81,7 @@ def forward(x3, gamma, beta, eps, running_mean=None, running_var=None,
         out += shift_out
 
     with numpy.errstate(over='ignore', invalid='ignore'):
-        _chunked(x3, output)
+        parallel.over_samples(output, x3, CHUNK)
     return y, stats
 
 
@@ -124,12 +96,12 @@ def backward(x3, gamma, gy3, stats):
     mean = _per_channel(stats[:c], dtype)
     inv_std = stats[c:].astype(numpy.float64)
 
-    def terms(lo, hi):
+    def sums(lo, hi):
         g = gy3[lo:hi]
-        return numpy.stack([g.sum(2),
-                            numpy.einsum('kcl,kcl->kc', g, x3[lo:hi] - mean)])
+        return _sums_per_channel(
+            g.sum(2), numpy.einsum('kcl,kcl->kc', g, x3[lo:hi] - mean))
 
-    gbeta, proj = _channel_sums(x3, terms, 2)
+    gbeta, proj = parallel.over_samples(sums, x3, CHUNK, 2)
     ggamma = proj * inv_std
     a = numpy.asarray(gamma, numpy.float64) * inv_std
     b = _per_channel(-a * inv_std * ggamma / m, dtype)
@@ -144,5 +116,5 @@ def backward(x3, gamma, gy3, stats):
         out += gy3[lo:hi] * a
         out += d
 
-    _chunked(x3, grad)
+    parallel.over_samples(grad, x3, CHUNK)
     return gx, ggamma.astype(dtype), gbeta.astype(dtype)

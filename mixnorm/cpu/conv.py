@@ -18,22 +18,26 @@ Every GEMM has col, or its gradient, as its left operand, row-major or
 transposed, which OpenBLAS runs at up to twice the rate of the other
 order (col on the right: ``W2 col^T``); no operand is copied for BLAS.
 
-col is written per kernel row i, one strided copy each: with x channel-last
-(N, H, W, C) (one copy of x), the KW C values (j, c) of position (n, p, q)
-and row i are contiguous in x, so each copy moves runs of KW C values (a
-view of x with overlapping windows, ``as_strided``), not the runs of OW
-values of a channel-first unfolding.  col2im, the adjoint, adds gcol into
-the channel-last gradient in runs of KW C values too, then moves it back
-to (N, C, H, W).  Besides col, only the activations change layout (x, y,
-gy, gx: one pass each, the size of one activation against col's KH KW
-times the input; the bias is added in y's).  These passes are split over
-the batch on every core (:mod:`mixnorm.cpu.parallel`).
+The rows of col are independent but for the sum over them in gW2, so the
+batch is done a few samples at a time (a chunk's col about :data:`CHUNK`
+elements, a few MB, which stays in the core's cache between being written
+and being multiplied): per chunk, x's samples are moved channel-last and
+padded, col written, the GEMMs run, and y (or gx) written back
+channel-first, each core taking its own chunks with BLAS on one thread
+(:func:`mixnorm.cpu.parallel.over_chunks`); gW2 (and gb) are summed over
+the chunks.  The whole column matrix, 420 MB for the CIFAR CNN at batch
+256, is never in memory, and no pass over a whole activation is made
+besides reading x and gy and writing y and gx.
 
-col is built again in the backward pass rather than kept, as Chainer does,
-and gcol is written over it.  Both live in a scratch buffer per thread,
-kept between calls (as large as the largest col so far: 420 MB for the
-CIFAR CNN at batch 256): fresh memory of that size costs the kernel's
-zeroing of every page on first touch, about as long as writing col.
+col is written per kernel row i, one strided copy each: with x
+channel-last (s, H, W, C), the KW C values (j, c) of position (n, p, q)
+and row i are contiguous, so each copy moves runs of KW C values (a view
+of x with overlapping windows, ``as_strided``), not the runs of OW values
+of a channel-first unfolding.  col2im, the adjoint, adds gcol into the
+channel-last gradient in runs of KW C values too, then moves it back to
+(s, C, H, W).  col is built again in the backward pass rather than kept,
+as Chainer does, and gcol is written over it.  The chunks' arrays live in
+buffers per thread, kept between calls.
 
 The transposed convolution (Chainer's deconvolution, W of shape (in, out,
 KH, KW)) is the adjoint of the convolution of its output y by W: the same
@@ -57,6 +61,8 @@ from chainer.utils import conv as chainer_conv
 
 from mixnorm.cpu import parallel
 
+CHUNK = 1 << 21  # elements of col a chunk holds (8 MB in float32)
+
 
 def out_size(size, k, s, p):
     """Output length of a convolution without ``cover_all``."""
@@ -71,15 +77,16 @@ def deconv_size(size, k, s, p):
 _scratch = threading.local()
 
 
-def _workspace(shape, dtype):
-    """An uninitialised array in this thread's scratch buffer, kept and
-    grown between calls: col and gcol, the largest arrays here, then take
-    no fresh memory (whose pages the kernel zeroes on first touch)."""
+def _workspace(name, shape, dtype):
+    """An uninitialised array in this thread's buffer ``name``, kept and
+    grown between calls."""
     nbytes = int(numpy.prod(shape)) * numpy.dtype(dtype).itemsize
-    buf = getattr(_scratch, 'buf', None)
+    bufs = getattr(_scratch, 'bufs', None)
+    if bufs is None:
+        bufs = _scratch.bufs = {}
+    buf = bufs.get(name)
     if buf is None or buf.size < nbytes:
-        _scratch.buf = buf = None  # free the old one first
-        _scratch.buf = buf = numpy.empty(nbytes, numpy.uint8)
+        bufs[name] = buf = numpy.empty(nbytes, numpy.uint8)
     return buf[:nbytes].view(dtype).reshape(shape)
 
 
@@ -88,39 +95,44 @@ def _out(shape, ksize, stride, pad):
                  for a in (0, 1))
 
 
-def _channel_last(x, ph=0, pw=0):
-    """(N, C, H, W) x as (N, H + 2 PH, W + 2 PW, C), zero-padded (one
-    copy)."""
-    n, c, h, w = x.shape
-    shape = (n, h + 2 * ph, w + 2 * pw, c)
-    out = numpy.zeros(shape, x.dtype) if ph or pw else numpy.empty(
-        shape, x.dtype)
-
-    def part(lo, hi):
-        out[lo:hi, ph:ph + h, pw:pw + w] = x[lo:hi].transpose(0, 2, 3, 1)
-    parallel.run(part, n, x.size)
-    return out
+def _split(fn, n, col_per_sample, n_sums=0):
+    """``fn(lo, hi)`` over chunks of samples whose col holds about
+    :data:`CHUNK` elements, on every core (``col_per_sample``: col's
+    elements per sample)."""
+    return parallel.over_chunks(fn, n, CHUNK // col_per_sample,
+                                n * col_per_sample, n_sums)
 
 
-def _rows(a):
-    """(N, C, H, W) as the (N H W, C) matrix of the GEMMs (one copy)."""
-    return _channel_last(a).reshape(-1, a.shape[1])
+def _padded(x, lo, hi, ph, pw):
+    """Samples lo..hi of (N, C, H, W) x as (s, H + 2 PH, W + 2 PW, C),
+    zero-padded, in this thread's buffer."""
+    _, c, h, w = x.shape
+    xh = _workspace('x', (hi - lo, h + 2 * ph, w + 2 * pw, c), x.dtype)
+    xh[:, :ph] = xh[:, ph + h:] = 0
+    xh[:, :, :pw] = xh[:, :, pw + w:] = 0
+    xh[:, ph:ph + h, pw:pw + w] = x[lo:hi].transpose(0, 2, 3, 1)
+    return xh
 
 
-def _channel_first(rows, n, h, w, bias=None):
-    """The (N, C, H, W) array of a (N H W, C) matrix (plus ``bias`` per
-    channel), in one pass."""
-    c = rows.shape[1]
-    src = rows.reshape(n, h * w, c).transpose(0, 2, 1)
-    a = numpy.empty((n, c, h * w), rows.dtype)
+def _rows(a, lo, hi):
+    """Samples lo..hi of (N, C, H, W) a as the (s H W, C) matrix of the
+    GEMMs, in this thread's buffer."""
+    s, c = hi - lo, a.shape[1]
+    rows = _workspace('rows', (s, a[0, 0].size, c), a.dtype)
+    rows[...] = a[lo:hi].reshape(s, c, -1).transpose(0, 2, 1)
+    return rows.reshape(-1, c)
 
-    def part(lo, hi):
-        if bias is None:
-            a[lo:hi] = src[lo:hi]
-        else:
-            numpy.add(src[lo:hi], bias[:, None], out=a[lo:hi])
-    parallel.run(part, n, a.size)
-    return a.reshape(n, c, h, w)
+
+def _channel_first(rows, out, bias=None):
+    """Writes the (s H W, C) matrix ``rows`` into ``out`` (s, C, H, W), a
+    contiguous block, plus ``bias`` per channel."""
+    s, c = out.shape[:2]
+    src = rows.reshape(s, -1, c).transpose(0, 2, 1)
+    dest = out.reshape(s, c, -1)
+    if bias is None:
+        dest[...] = src
+    else:
+        numpy.add(src, bias[:, None], out=dest)
 
 
 def _taps_last(W):
@@ -136,81 +148,95 @@ def _taps_first(W2, shape):
         W2.reshape(a, kh, kw, b).transpose(0, 3, 1, 2))
 
 
-def im2col(x, w_shape, stride, pad):
-    """The column matrix (N OH OW, KH KW C) of (N, C, H, W) x for filters
-    of w_shape (only its KH, KW count), in this thread's scratch buffer
-    (valid until the next call here)."""
-    n, c = x.shape[:2]
-    kh, kw = w_shape[2:]
-    oh, ow = _out(x.shape, (kh, kw), stride, pad)
-    xh = _channel_last(x, *pad)
+def im2col(x, lo, hi, ksize, stride, pad):
+    """The column matrix (s OH OW, KH KW C) of samples lo..hi of (N, C, H,
+    W) x for a (KH, KW) kernel, in this thread's buffer (valid until its
+    next use there)."""
+    c = x.shape[1]
+    kh, kw = ksize
+    oh, ow = _out(x.shape, ksize, stride, pad)
+    xh = _padded(x, lo, hi, *pad)
     sn, sh, sw, sc = xh.strides
-    col = _workspace((n, oh, ow, kh, kw * c), x.dtype)
-
-    def part(lo, hi):
-        for i in range(kh):  # rows SY p + i; (j, c) contiguous at SX q
-            col[lo:hi, :, :, i] = as_strided(
-                xh[lo:hi, i:], (hi - lo, oh, ow, kw * c),
-                (sn, stride[0] * sh, stride[1] * sw, sc), writeable=False)
-    parallel.run(part, n, col.size)
-    return col.reshape(n * oh * ow, kh * kw * c)
+    s = hi - lo
+    col = _workspace('col', (s, oh, ow, kh, kw * c), x.dtype)
+    for i in range(kh):  # rows SY p + i; (j, c) contiguous at SX q
+        col[:, :, :, i] = as_strided(
+            xh[:, i:], (s, oh, ow, kw * c),
+            (sn, stride[0] * sh, stride[1] * sw, sc), writeable=False)
+    return col.reshape(s * oh * ow, kh * kw * c)
 
 
-def col2im(gcol, x_shape, w_shape, stride, pad, bias=None):
-    """(N, C, H, W) gx from the column-matrix gradient gcol (the adjoint
-    of :func:`im2col`), plus ``bias`` per channel if given.
+def col2im(gcol, out, x_shape, ksize, stride, pad, bias=None):
+    """Writes into ``out`` (s, C, H, W) the gradient of those samples from
+    their column-matrix gradient gcol (the adjoint of :func:`im2col`),
+    plus ``bias`` per channel if given; x_shape is the whole input's.
 
     gcol's (j, c) values of position (n, p, q) and kernel row i go to KW C
     contiguous values of the channel-last gradient, at column SX q; those
     of the outputs q = r, r + m, r + 2 m, ... (m = ceil(KW / SX)) do not
     overlap, so each (i, r) is one strided addition in runs of KW C."""
-    n, c, h, w = x_shape
-    kh, kw = w_shape[2:]
+    _, c, h, w = x_shape
+    kh, kw = ksize
     (sy, sx), (ph, pw) = stride, pad
-    oh, ow = _out(x_shape, (kh, kw), stride, pad)
-    gcol = gcol.reshape(n, oh, ow, kh, kw * c)
-    acc = numpy.zeros((n, h + 2 * ph, w + 2 * pw, c), gcol.dtype)
+    oh, ow = _out(x_shape, ksize, stride, pad)
+    s = len(out)
+    gcol = gcol.reshape(s, oh, ow, kh, kw * c)
+    acc = _workspace('acc', (s, h + 2 * ph, w + 2 * pw, c), gcol.dtype)
+    acc[...] = 0
     sn, sh, sw, sc = acc.strides
     m = -(-kw // sx)
-    gx = numpy.empty(x_shape, gcol.dtype)
-
-    def part(lo, hi):
-        for i in range(kh):
-            for r in range(min(m, ow)):
-                src = gcol[lo:hi, :, r::m, i]
-                dest = as_strided(acc[lo:hi, i:, sx * r:], src.shape,
-                                  (sn, sy * sh, m * sx * sw, sc))
-                dest += src
-        inner = acc[lo:hi, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)
-        if bias is None:
-            gx[lo:hi] = inner
-        else:
-            numpy.add(inner, bias[:, None, None], out=gx[lo:hi])
-    parallel.run(part, n, gcol.size)
-    return gx
+    for i in range(kh):
+        for r in range(min(m, ow)):
+            src = gcol[:, :, r::m, i]
+            dest = as_strided(acc[:, i:, sx * r:], src.shape,
+                              (sn, sy * sh, m * sx * sw, sc))
+            dest += src
+    inner = acc[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)
+    if bias is None:
+        out[...] = inner
+    else:
+        numpy.add(inner, bias[:, None, None], out=out)
 
 
 def forward(x, W, b, stride, pad):
     """y = conv(x, W) + b on (N, C, H, W) input (``b`` may be None)."""
+    n, out = len(x), W.shape[0]
     oh, ow = _out(x.shape, W.shape[2:], stride, pad)
-    col = im2col(x, W.shape, stride, pad)
-    return _channel_first(numpy.matmul(col, _taps_last(W).T),
-                          x.shape[0], oh, ow, b)
+    W2T = _taps_last(W).T
+    y = numpy.empty((n, out, oh, ow), x.dtype)
+
+    def chunk(lo, hi):
+        col = im2col(x, lo, hi, W.shape[2:], stride, pad)
+        yT = numpy.matmul(col, W2T, out=_workspace(
+            'rows', (len(col), out), x.dtype))
+        _channel_first(yT, y[lo:hi], b)
+
+    _split(chunk, n, oh * ow * W2T.shape[0])
+    return y
 
 
 def backward(x, W, gy, stride, pad, need_x=True, need_w=True):
     """``(gx, gW, gb)`` of :func:`forward` (None where not needed)."""
-    gyT = _rows(gy)
-    gx = gW = None
-    if need_w:
-        col = im2col(x, W.shape, stride, pad)
-        gW = _taps_first(numpy.matmul(col.T, gyT).T, W.shape)
-    if need_x:  # col is no longer needed: its buffer takes gcol
-        W2 = _taps_last(W)
-        gcol = numpy.matmul(gyT, W2, out=_workspace(
-            (gyT.shape[0], W2.shape[1]), gy.dtype))
-        gx = col2im(gcol, x.shape, W.shape, stride, pad)
-    return gx, gW, gy.sum(axis=(0, 2, 3))
+    n = len(x)
+    oh, ow = gy.shape[2:]
+    W2 = _taps_last(W)
+    gx = numpy.empty_like(x) if need_x else None
+
+    def chunk(lo, hi):
+        gyT = _rows(gy, lo, hi)
+        sums = [gyT.sum(0)]
+        if need_w:
+            col = im2col(x, lo, hi, W.shape[2:], stride, pad)
+            sums.append(numpy.matmul(col.T, gyT))
+        if need_x:  # col is no longer needed: its buffer takes gcol
+            gcol = numpy.matmul(gyT, W2, out=_workspace(
+                'col', (len(gyT), W2.shape[1]), gy.dtype))
+            col2im(gcol, gx[lo:hi], x.shape, W.shape[2:], stride, pad)
+        return sums
+
+    sums = _split(chunk, n, oh * ow * W2.shape[1], 1 + need_w)
+    gW = _taps_first(sums[1].T, W.shape) if need_w else None
+    return gx, gW, sums[0]
 
 
 def deconv_forward(x, W, b, stride, pad):
@@ -219,20 +245,37 @@ def deconv_forward(x, W, b, stride, pad):
     n, _, h, w = x.shape
     oh, ow = (deconv_size(h, W.shape[2], stride[0], pad[0]),
               deconv_size(w, W.shape[3], stride[1], pad[1]))
-    xT, W2 = _rows(x), _taps_last(W)
-    gcol = numpy.matmul(xT, W2, out=_workspace(
-        (xT.shape[0], W2.shape[1]), x.dtype))
-    return col2im(gcol, (n, W.shape[1], oh, ow), W.shape, stride, pad, b)
+    W2 = _taps_last(W)
+    y = numpy.empty((n, W.shape[1], oh, ow), x.dtype)
+
+    def chunk(lo, hi):
+        xT = _rows(x, lo, hi)
+        gcol = numpy.matmul(xT, W2, out=_workspace(
+            'col', (len(xT), W2.shape[1]), x.dtype))
+        col2im(gcol, y[lo:hi], y.shape, W.shape[2:], stride, pad, b)
+
+    _split(chunk, n, h * w * W2.shape[1])
+    return y
 
 
 def deconv_backward(x, W, gy, stride, pad, need_x=True, need_w=True):
     """``(gx, gW, gb)`` of :func:`deconv_forward`: with col = im2col(gy),
     gxT = col W2^T and gW2 = (col^T xT)^T."""
-    col = im2col(gy, W.shape, stride, pad)
-    gx = gW = None
-    if need_x:
-        gx = _channel_first(numpy.matmul(col, _taps_last(W).T),
-                            x.shape[0], *x.shape[2:])
-    if need_w:
-        gW = _taps_first(numpy.matmul(col.T, _rows(x)).T, W.shape)
-    return gx, gW, gy.sum(axis=(0, 2, 3))
+    n, _, h, w = x.shape
+    W2 = _taps_last(W)
+    gx = numpy.empty_like(x) if need_x else None
+
+    def chunk(lo, hi):
+        col = im2col(gy, lo, hi, W.shape[2:], stride, pad)
+        sums = [gy[lo:hi].sum(axis=(0, 2, 3))]
+        if need_x:
+            gxT = numpy.matmul(col, W2.T, out=_workspace(
+                'rows', (len(col), W2.shape[0]), x.dtype))
+            _channel_first(gxT, gx[lo:hi])
+        if need_w:
+            sums.append(numpy.matmul(col.T, _rows(x, lo, hi)))
+        return sums
+
+    sums = _split(chunk, n, h * w * W2.shape[1], 1 + need_w)
+    gW = _taps_first(sums[1].T, W.shape) if need_w else None
+    return gx, gW, sums[0]

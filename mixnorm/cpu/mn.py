@@ -28,32 +28,6 @@ from mixnorm.cpu import parallel
 CHUNK = 1 << 16  # elements of x a chunk holds, at least one sample
 
 
-def _samples_per_chunk(x3):
-    return max(1, CHUNK // max(1, x3.shape[1] * x3.shape[2]))
-
-
-def _over_chunks(x3, fn, n_sums=0):
-    """``fn(lo, hi)`` over chunks of samples on every core; with ``n_sums``
-    the float64 sum over chunks of what ``fn`` returns (a tuple of
-    ``n_sums`` arrays)."""
-    step = _samples_per_chunk(x3)
-    parts = {}
-
-    def part(lo, hi):
-        total = None
-        for a in range(lo, hi, step):
-            got = fn(a, min(a + step, hi))
-            if n_sums:
-                total = got if total is None else [
-                    t + g for t, g in zip(total, got)]
-        parts[lo] = total
-
-    parallel.run(part, len(x3), x3.size)
-    if n_sums:
-        ordered = [parts[k] for k in sorted(parts)]
-        return [sum(p[j] for p in ordered) for j in range(n_sums)]
-
-
 def _per_row(coef, r):
     """sum_k r_ik coef_kc in the layout of x: (n, C, L) from coef (K, C)
     and r (n, L, K)."""
@@ -82,7 +56,7 @@ def forward(x3, gamma, beta, resp, eps, flag=None):
                 numpy.matmul(d * d, r).sum(0).T)
 
     with numpy.errstate(over='ignore', invalid='ignore', divide='ignore'):
-        mass, s1, s2 = _over_chunks(x3, sums, 3)
+        mass, s1, s2 = parallel.over_samples(sums, x3, CHUNK, 3)
         tiny = numpy.finfo(dtype).tiny
         lam = mass / (n * length)
         centre = s1 / numpy.maximum(mass, tiny)[:, None]   # mu - shift
@@ -104,7 +78,7 @@ def forward(x3, gamma, beta, resp, eps, flag=None):
         out += beta_c
 
     with numpy.errstate(over='ignore', invalid='ignore'):
-        _over_chunks(x3, output)
+        parallel.over_samples(output, x3, CHUNK)
     stats = dict(shift=shift, mass=mass, lam=lam, centre=centre,
                  scale=scale, a=a_coef, b=b_coef)
     mean = (centre + shift[:, 0].astype(numpy.float64)).astype(dtype)
@@ -136,7 +110,7 @@ def backward(x3, gamma, resp, gy3, stats):
                 numpy.einsum('ncl,ncl->c', gy, xhat, dtype=numpy.float64),
                 gy.sum((0, 2), dtype=numpy.float64))
 
-    t_nu, p_nu, ggamma, gbeta = _over_chunks(x3, sums, 4)
+    t_nu, p_nu, ggamma, gbeta = parallel.over_samples(sums, x3, CHUNK, 4)
     scale, centre = stats['scale'], stats['centre']
     total = t_nu * weight[:, None]                          # T_k
     proj = scale * (p_nu * weight[:, None] - total * centre)  # P_k
@@ -156,5 +130,5 @@ def backward(x3, gamma, resp, gy3, stats):
         out -= d
         out += _per_row(q_coef, r)
 
-    _over_chunks(x3, grad)
+    parallel.over_samples(grad, x3, CHUNK)
     return gx, ggamma.astype(dtype), gbeta.astype(dtype)

@@ -10,12 +10,23 @@ along its outer axis (batch, planes) and runs them at once on
 parts write disjoint memory.  Passes over fewer than :data:`MIN_ELEMENTS`
 elements stay on the calling thread.
 
+:func:`over_chunks` goes one step further for work that is best done a
+few samples at a time while they are in cache (the unfolded convolution,
+the normalizations' sums): each part walks its range in chunks, and the
+chunks' results are summed in a fixed order.  While the parts run, BLAS
+is held to one thread (threadpoolctl), so that each core runs its own
+chunks' GEMMs instead of two callers sharing BLAS's threads.
+
 :data:`threads` is the BLAS's setting: ``OPENBLAS_NUM_THREADS``, else
 ``OMP_NUM_THREADS``, else the CPUs this process may run on.  Set it (or
 assign ``mixnorm.cpu.parallel.threads``) to 1 for one thread.
 """
+import functools
+import operator
 import os
 from concurrent.futures import ThreadPoolExecutor, wait
+
+import threadpoolctl
 
 
 def _default_threads():
@@ -35,6 +46,7 @@ threads = _default_threads()
 MIN_ELEMENTS = 1 << 18
 
 _pool = _pool_key = None
+_blas = None
 
 
 def _executor():
@@ -69,3 +81,53 @@ def run(fn, n, elements):
         wait(futures)
     for future in futures:
         future.result()
+
+
+def _one_blas_thread():
+    """A context in which BLAS runs every call on the calling thread."""
+    global _blas
+    if _blas is None:
+        _blas = threadpoolctl.ThreadpoolController()
+    return _blas.limit(limits=1, user_api='blas')
+
+
+def over_chunks(fn, n, per, elements, n_sums=0):
+    """``fn(lo, hi)`` over chunks of at most ``per`` items of ``range(n)``,
+    the chunks split into contiguous parts on every core as :func:`run`
+    splits a pass (``elements``: the size of the whole pass), BLAS on one
+    thread per part while more than one part runs.
+
+    With ``n_sums``, ``fn`` returns a tuple of ``n_sums`` arrays and the
+    result is their sums over all chunks, each part's added in the order
+    of its chunks and the parts in the order of ``range(n)`` (so the same
+    for a given split)."""
+    per = max(1, int(per))
+    totals = {}
+
+    def part(lo, hi):
+        total = None
+        for a in range(lo, hi, per):
+            got = fn(a, min(a + per, hi))
+            if n_sums:
+                total = list(got) if total is None else [
+                    t + g for t, g in zip(total, got)]
+        totals[lo] = total
+
+    parts = max(1, min(threads, n, elements // MIN_ELEMENTS))
+    if parts == 1:
+        part(0, n)
+    else:
+        with _one_blas_thread():
+            run(part, n, elements)
+    if n_sums:
+        ordered = [totals[k] for k in sorted(totals)]
+        return [functools.reduce(operator.add, (p[j] for p in ordered))
+                for j in range(n_sums)]
+
+
+def over_samples(fn, x, chunk, n_sums=0):
+    """:func:`over_chunks` over the samples (first axis) of ``x``, in
+    chunks of about ``chunk`` elements (at least one sample)."""
+    n = len(x)
+    return over_chunks(fn, n, chunk // max(1, x.size // max(n, 1)), x.size,
+                       n_sums)

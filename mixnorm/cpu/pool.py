@@ -31,8 +31,9 @@ update of argmax, and gy's bits ANDed with all ones or all zeros.  Strided
 passes: two over x's size (the split, the fold) and two over y's (y, gy);
 the rest is contiguous.  Each plane takes HQ WQ + ``slack`` (the largest
 shift) elements of the phases and of the wide grid, so that no tap of one
-plane reaches another's: the planes are split over the cores
-(:mod:`mixnorm.cpu.parallel`), each part writing its own.
+plane reaches another's: the planes are done in chunks small enough for
+the taps' passes to stay in the core's cache, and the chunks split over
+the cores (:mod:`mixnorm.cpu.parallel`), each writing its own planes.
 
 The functions take and return the arrays of :mod:`mixnorm.cuda.pool`'s
 (``argmax`` here is the wide grid's, flat), for ``kind='max'``; average
@@ -43,6 +44,8 @@ import numpy
 from chainer.utils import conv as chainer_conv
 
 from mixnorm.cpu import parallel
+
+CHUNK = 1 << 18  # elements of the wide grid a chunk of planes holds
 
 
 def out_size(size, k, s, p, cover_all):
@@ -110,9 +113,11 @@ class _Geometry(object):
             hi - lo, self.hq, self.wq)
 
     def run(self, part):
-        """``part(lo, hi)`` over the planes, on every core
-        (:func:`mixnorm.cpu.parallel.run`)."""
-        parallel.run(part, self.planes, self.size)
+        """``part(lo, hi)`` over chunks of planes whose wide grid holds
+        about :data:`CHUNK` elements, on every core
+        (:func:`mixnorm.cpu.parallel.over_chunks`)."""
+        parallel.over_chunks(part, self.planes, CHUNK // self.step,
+                             self.size)
 
 
 def _split(x, geo):

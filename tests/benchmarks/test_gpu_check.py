@@ -233,6 +233,7 @@ def _installed_chainer(machine, log):
     site = os.path.join(machine['repo'], '.site')
     assert os.path.isfile(os.path.join(site, 'chainer', '__init__.py'))
     assert os.path.isfile(os.path.join(site, 'typing_extensions.py'))
+    assert os.path.isfile(os.path.join(site, 'threadpoolctl.py'))
     assert 'chainer 7.8.1 from {}\ncuda False'.format(
         os.path.join(site, 'chainer')) in log
 

@@ -289,15 +289,36 @@ def test_numpy_path_double_backprop_raises():
         F.sum(gx).backward()
 
 
+@pytest.mark.parametrize('chunk', [1, 2])
+@pytest.mark.parametrize('dtype', DTYPES)
 @pytest.mark.parametrize('transposed, case', [
     (False, NUMPY_CONVS[0]), (False, NUMPY_CONVS[2]),
     (True, NUMPY_DECONVS[0]), (True, NUMPY_DECONVS[3])])
-def test_numpy_path_split_over_threads(monkeypatch, transposed, case):
-    """The same results with every pass split into parts on threads."""
+def test_numpy_path_split_over_threads_and_chunks(monkeypatch, transposed,
+                                                  case, dtype, chunk):
+    """The same results, to the tolerance of one call, with the batch (7
+    samples) cut into chunks of ``chunk`` samples split over 3 threads:
+    gW and gb summed over the chunks, every chunk's buffers reused."""
     from mixnorm.cpu import parallel
-    ref, _, _ = both_links(numpy.float64, *case, transposed=transposed)
+    case = ((7,) + case[0][1:],) + case[1:]
+    ref, _, _ = both_links(dtype, *case, transposed=transposed)
     monkeypatch.setattr(parallel, 'MIN_ELEMENTS', 1)
     monkeypatch.setattr(parallel, 'threads', 3)
-    _, got, _ = both_links(numpy.float64, *case, transposed=transposed)
+    (_, c, h, w), out, (kh, kw), stride, pad = case[:5]
+    if transposed:  # col: (H W, KH KW out) per sample
+        col_per_sample = h * w * kh * kw * out
+    else:           # col: (OH OW, KH KW C) per sample
+        stride, pad = numpy.broadcast_to(stride, 2), numpy.broadcast_to(
+            pad, 2)
+        col_per_sample = kh * kw * c * cpu.conv.out_size(
+            h, kh, stride[0], pad[0]) * cpu.conv.out_size(
+                w, kw, stride[1], pad[1])
+    monkeypatch.setattr(cpu.conv, 'CHUNK', chunk * col_per_sample)
+    pers = []
+    over_chunks = parallel.over_chunks
+    monkeypatch.setattr(parallel, 'over_chunks', lambda fn, n, per, *a: (
+        pers.append(per), over_chunks(fn, n, per, *a))[1])
+    _, got, _ = both_links(dtype, *case, transposed=transposed)
+    assert set(pers) == {chunk}
     for i, (a, g) in enumerate(zip(ref, got)):
-        assert_close(g, a, numpy.float64, 'output {}'.format(i))
+        assert_close(g, a, dtype, 'output {}'.format(i))

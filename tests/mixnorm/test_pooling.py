@@ -149,16 +149,20 @@ def test_numpy_double_backprop_raises():
         F.sum(gx).backward()
 
 
+@pytest.mark.parametrize('chunk', [1, 40, 1 << 18])
 @pytest.mark.parametrize('shape, ksize, stride, pad, cover_all', [
     ((2, 3, 9, 9), 3, 2, 0, True), ((3, 2, 10, 11), 2, 3, 1, True),
     ((1, 5, 7, 7), 3, 3, 2, True)])
 def test_numpy_max_pooling_split_over_threads(monkeypatch, shape, ksize,
-                                              stride, pad, cover_all):
-    """Every pass split into parts of planes on threads: the same y and gx
-    (a plane's taps stay in its own part)."""
+                                              stride, pad, cover_all, chunk):
+    """Every pass split into parts of planes on threads, each part in
+    chunks of one plane, of a few planes, or whole: the same y and gx (a
+    plane's taps stay in its own chunk)."""
+    from mixnorm import cpu
     from mixnorm.cpu import parallel
     monkeypatch.setattr(parallel, 'MIN_ELEMENTS', 1)
     monkeypatch.setattr(parallel, 'threads', 4)
+    monkeypatch.setattr(cpu.pool, 'CHUNK', chunk)
     rng = numpy.random.RandomState(0)
     x = rng.randn(*shape)
     out = []
