@@ -9,8 +9,8 @@ output; its backward builds the array again and transposes it again.
 arithmetic, that writes the column matrix once in the layout of the GEMM,
 so that y, gW and gx are one GEMM each: on a GPU without cuDNN through the
 kernels of :mod:`mixnorm.cuda.conv`, on NumPy through
-:mod:`mixnorm.cpu.conv` (the formulas are in those modules, which have the
-same functions).  :func:`implementation` chooses between them and Chainer
+:mod:`mixnorm.cpu.conv`, one GEMM per chunk of samples (the formulas are in
+those modules, which have the same functions).  :func:`implementation` chooses between them and Chainer
 in one place: cuDNN, iDeep, dilation, groups, channel-last layouts and
 dtypes other than the parameters' stay with Chainer, and so does every
 call when :data:`mixnorm.cuda.conv_kernels` is False

@@ -3,10 +3,10 @@
 :func:`max_pooling_2d` and :func:`average_pooling_2d` are Chainer's
 functions of the same names and arguments; on a float32 or float64 CuPy
 array without cuDNN they take :mod:`mixnorm.cuda.pool` (one launch each
-way, the same window rule and arithmetic), max pooling of a float32 or
-float64 NumPy array takes :mod:`mixnorm.cpu.pool` (contiguous passes per
-window tap instead of an unfolded copy of the input), and everything else
-Chainer's code.  :func:`implementation` chooses, in one place; with
+way, the same window rule and arithmetic), a float32 or float64 NumPy
+array takes :mod:`mixnorm.cpu.pool` (contiguous passes per window tap
+instead of an unfolded copy of the input), and everything else Chainer's
+code.  :func:`implementation` chooses, in one place; with
 :data:`mixnorm.cuda.pool_kernels` False (``MIXNORM_POOL=chainer``) it is
 Chainer's code on both backends.
 """
@@ -28,16 +28,15 @@ def _pair(v):
 def implementation(x, kind):
     """The module that pools array ``x`` (``kind``: ``'max'`` or
     ``'average'``): :mod:`mixnorm.cuda.pool` for a 4-D float32 or float64
-    CuPy array without cuDNN, :mod:`mixnorm.cpu.pool` for max pooling of
-    such a NumPy array (without iDeep), when the switch is on
+    CuPy array without cuDNN, :mod:`mixnorm.cpu.pool` for such a NumPy
+    array (without iDeep), when the switch is on
     (:data:`mixnorm.cuda.pool_kernels`, ``MIXNORM_POOL``); otherwise None:
     Chainer's own pooling."""
     if x.ndim != 4:
         return None
     if cuda.replaces_chainer(cuda.pool_kernels, x):
         return cuda.pool
-    if (cuda.pool_kernels and kind == 'max'
-            and isinstance(x, numpy.ndarray)
+    if (cuda.pool_kernels and isinstance(x, numpy.ndarray)
             and x.dtype in (numpy.float32, numpy.float64)
             and not intel64.should_use_ideep('>=auto')):
         return cpu.pool

@@ -120,11 +120,11 @@ class _Geometry(object):
                              self.size)
 
 
-def _split(x, geo):
-    """The phases P (as in the module docstring), -inf outside x, each
-    flat with ``slack`` more -inf after its last plane."""
+def _split(x, geo, fill):
+    """The phases P (as in the module docstring), ``fill`` outside x,
+    each flat with ``slack`` more ``fill`` after its last plane."""
     phases = numpy.empty(geo.phases + (geo.size + geo.slack,), x.dtype)
-    phases[..., geo.size:] = -numpy.inf
+    phases[..., geo.size:] = fill
     x3 = x.reshape(geo.planes, geo.h, geo.w)
     spans = {phase: (kept, read) for phase, kept, read in geo.spans()}
 
@@ -132,27 +132,30 @@ def _split(x, geo):
         for r in range(geo.phases[0]):
             for c in range(geo.phases[1]):
                 if (r, c) not in spans:
-                    geo.planes_of(phases[r, c], lo, hi)[...] = -numpy.inf
+                    geo.planes_of(phases[r, c], lo, hi)[...] = fill
                     continue
                 (rows, cols), (x_rows, x_cols) = spans[r, c]
                 geo.planes_of(phases[r, c], lo, hi)[
-                    :, geo.hq * geo.wq:] = -numpy.inf
+                    :, geo.hq * geo.wq:] = fill
                 plane = geo.grid(phases[r, c], lo, hi)
-                plane[:, :rows.start] = plane[:, rows.stop:] = -numpy.inf
-                plane[:, :, :cols.start] = -numpy.inf
-                plane[:, :, cols.stop:] = -numpy.inf
+                plane[:, :rows.start] = plane[:, rows.stop:] = fill
+                plane[:, :, :cols.start] = fill
+                plane[:, :, cols.stop:] = fill
                 plane[:, rows, cols] = x3[lo:hi, x_rows, x_cols]
     geo.run(part)
     return phases
 
 
 def forward(x, ksize, stride, pad, cover_all, kind='max'):
-    """``(y, argmax)`` of max pooling of (N, C, H, W) x; ksize, stride and
-    pad are pairs."""
-    if kind != 'max':
-        raise ValueError('NumPy pooling: max only, not {!r}'.format(kind))
+    """``(y, argmax)`` of max pooling (``kind='max'``) or ``(y, None)`` of
+    average pooling of (N, C, H, W) x; ksize, stride and pad are pairs."""
     geo = _Geometry(x.shape, ksize, stride, pad, cover_all)
-    phases = _split(x, geo)
+    if kind == 'average':
+        return _average(x, geo), None
+    if kind != 'max':
+        raise ValueError('NumPy pooling: max or average, not {!r}'.format(
+            kind))
+    phases = _split(x, geo, -numpy.inf)
     taps = list(geo.taps())
     wide = numpy.empty(geo.size, x.dtype)
     argmax = numpy.zeros(geo.size, numpy.min_scalar_type(len(taps) - 1))
@@ -171,41 +174,76 @@ def forward(x, ksize, stride, pad, cover_all, kind='max'):
             numpy.maximum(w, tap, out=w)
             # argmax <- offset where better: argmax -= (argmax - offset) b.
             numpy.subtract(arg, offset, out=delta)
-            numpy.multiply(delta, more, out=delta)
+            numpy.multiply(delta, more.view(numpy.uint8), out=delta)
             numpy.subtract(arg, delta, out=arg)
         y3[lo:hi] = geo.grid(wide, lo, hi)[:, :geo.out[0], :geo.out[1]]
     geo.run(part)
     return y, argmax
 
 
-def backward(x_shape, gy, argmax, ksize, stride, pad, cover_all):
-    """gx of :func:`forward`'s max pooling: each gy added at its window's
-    argmax."""
-    geo = _Geometry(x_shape, ksize, stride, pad, cover_all)
-    bits = numpy.dtype('i{}'.format(gy.dtype.itemsize))
-    wide = numpy.zeros(geo.size, gy.dtype)
-    grads = numpy.zeros(geo.phases + (geo.size + geo.slack,), gy.dtype)
-    chosen = numpy.empty(geo.size, bool)
-    keep = numpy.empty(geo.size, numpy.int8)
-    share = numpy.empty(geo.size, gy.dtype)
-    gy3 = gy.reshape(geo.planes, *geo.out)
-    gx = numpy.zeros(x_shape, gy.dtype)  # rows in no window stay 0
-    gx3 = gx.reshape(geo.planes, geo.h, geo.w)
+def _average(x, geo):
+    """y of average pooling (the padding counts as zeros, as in Chainer):
+    the sum of the taps over the wide grid, divided by KH KW."""
+    phases = _split(x, geo, 0)
+    taps = list(geo.taps())
+    wide = numpy.empty(geo.size, x.dtype)
+    y = numpy.empty(x.shape[:2] + geo.out, x.dtype)
+    y3 = y.reshape(geo.planes, *geo.out)
 
     def part(lo, hi):
         a, b = lo * geo.step, hi * geo.step
-        geo.grid(wide, lo, hi)[:, :geo.out[0], :geo.out[1]] = gy3[lo:hi]
+        w = wide[a:b]
+        w[...] = phases[taps[0][1]][a:b]  # tap (0, 0): shift 0
+        for _, phase, shift in taps[1:]:
+            numpy.add(w, phases[phase][a + shift:b + shift], out=w)
+        numpy.divide(geo.grid(wide, lo, hi)[:, :geo.out[0], :geo.out[1]],
+                     len(taps), out=y3[lo:hi])
+    geo.run(part)
+    return y
+
+
+def backward(x_shape, gy, argmax, ksize, stride, pad, cover_all):
+    """gx of :func:`forward`: for max pooling (``argmax`` given) each gy
+    added at its window's argmax, for average pooling gy / (KH KW) added
+    at every tap of its window."""
+    geo = _Geometry(x_shape, ksize, stride, pad, cover_all)
+    wide = numpy.zeros(geo.size, gy.dtype)
+    grads = numpy.zeros(geo.phases + (geo.size + geo.slack,), gy.dtype)
+    gy3 = gy.reshape(geo.planes, *geo.out)
+    gx = numpy.zeros(x_shape, gy.dtype)  # rows in no window stay 0
+    gx3 = gx.reshape(geo.planes, geo.h, geo.w)
+    if argmax is not None:
+        bits = numpy.dtype('i{}'.format(gy.dtype.itemsize))
+        chosen = numpy.empty(geo.size, bool)
+        keep = numpy.empty(geo.size, numpy.int8)
+        share = numpy.empty(geo.size, gy.dtype)
+
+    def shares(a, b):
+        """(phase, shift, what the tap's inputs get) of each tap."""
         for offset, phase, shift in geo.taps():
+            if argmax is None:
+                yield phase, shift, wide[a:b]
+                continue
             # share = gy where argmax is this tap, else +0: gy's bits AND
             # a mask of all ones or zeros (no branch, and no inf * 0)
             numpy.equal(argmax[a:b], offset, out=chosen[a:b])
             numpy.negative(chosen[a:b].view(numpy.int8), out=keep[a:b])
             numpy.bitwise_and(wide[a:b].view(bits), keep[a:b],
                               out=share[a:b].view(bits))
+            yield phase, shift, share[a:b]
+
+    def part(lo, hi):
+        a, b = lo * geo.step, hi * geo.step
+        kept = geo.grid(wide, lo, hi)[:, :geo.out[0], :geo.out[1]]
+        if argmax is None:
+            numpy.divide(gy3[lo:hi], ksize[0] * ksize[1], out=kept)
+        else:
+            kept[...] = gy3[lo:hi]
+        for phase, shift, values in shares(a, b):
             # the last plane's last ``shift`` values (slack, gy 0) would
-            # reach the next part's planes: left out
+            # reach the next chunk's planes: left out
             tap = grads[phase][a + shift:b]
-            numpy.add(tap, share[a:b - shift], out=tap)
+            numpy.add(tap, values[:b - a - shift], out=tap)
         for phase, (rows, cols), (x_rows, x_cols) in geo.spans():
             gx3[lo:hi, x_rows, x_cols] = geo.grid(grads[phase], lo, hi)[
                 :, rows, cols]

@@ -1,8 +1,8 @@
 """mixnorm.max_pooling_2d and average_pooling_2d: Chainer's functions, on
 the kernels where they apply; the kernel path runs on the CPU emulator
 (tests/support/cuda_emulator.py) against Chainer on NumPy, and on a GPU in
-tests/mixnorm/test_gpu.py.  Max pooling's NumPy path (mixnorm.cpu.pool) is
-compared with Chainer's function at the end."""
+tests/mixnorm/test_gpu.py.  The NumPy path (mixnorm.cpu.pool) is compared
+with Chainer's functions at the end."""
 import numpy
 import pytest
 
@@ -16,7 +16,7 @@ from mixnorm.pooling import Pooling2D, implementation
 
 import cuda_emulator
 from cuda_emulator import launched
-from kernel_cases import check_pooling
+from kernel_cases import assert_close, check_pooling
 
 EMULATED = cuda_emulator.backend()
 DTYPES = [numpy.float32, numpy.float64]
@@ -126,19 +126,55 @@ def test_numpy_path_choice(monkeypatch):
     assert implementation(x.astype(numpy.float64), 'max') is cpu.pool
     assert implementation(x.astype(numpy.float16), 'max') is None
     assert implementation(x[0], 'max') is None
-    assert implementation(x, 'average') is None  # Chainer's: not hot
+    assert implementation(x, 'average') is cpu.pool
     monkeypatch.setattr(cuda, 'pool_kernels', False)  # MIXNORM_POOL=chainer
     assert implementation(x, 'max') is None
-    y = mixnorm.max_pooling_2d(x, 2)
-    assert type(y.creator) is not Pooling2D
+    assert implementation(x, 'average') is None
+    for pool in (mixnorm.max_pooling_2d, mixnorm.average_pooling_2d):
+        y = pool(x, 2)
+        assert type(y.creator) is not Pooling2D
 
 
-def test_on_numpy_average_pooling_is_chainers_function():
-    x = numpy.random.RandomState(0).randn(2, 3, 7, 7).astype(numpy.float32)
-    y = mixnorm.average_pooling_2d(x, 2)
-    assert type(y.creator) is not Pooling2D
-    numpy.testing.assert_array_equal(y.array,
-                                     F.average_pooling_2d(x, 2).array)
+@pytest.mark.parametrize('dtype', DTYPES)
+@pytest.mark.parametrize('shape, ksize, stride, pad', [
+    ((2, 3, 4, 4), 4, 1, 0),                    # the CIFAR CNN's pool4
+    ((2, 3, 8, 8), 2, None, 0),                 # DenseNet's transitions
+    ((2, 3, 7, 7), 3, 1, 1),                    # Inception's pool branches
+    ((1, 2, 7, 5), 3, 1, 1),                    # padding counts as zeros
+    ((1, 2, 6, 7), (2, 3), (2, 1), (0, 1)),
+    ((2, 3, 10, 11), 2, 3, 0),                  # rows in no window
+    ((1, 2, 7, 7), 3, 3, 2),                    # windows in the padding
+    ((2, 2, 6, 6), 1, 1, 0)])                   # 1x1
+def test_numpy_average_pooling_equals_chainer(dtype, shape, ksize, stride,
+                                              pad):
+    rng = numpy.random.RandomState(0)
+    x = rng.randn(*shape).astype(dtype)
+    got, ref = [], []
+    for pool, out in ((mixnorm.average_pooling_2d, got),
+                      (F.average_pooling_2d, ref)):
+        xv = chainer.Variable(x.copy())
+        y = pool(xv, ksize, stride, pad)
+        y.grad = numpy.random.RandomState(1).randn(*y.shape).astype(dtype)
+        y.backward()
+        out += [y, xv.grad]
+    assert type(got[0].creator) is Pooling2D
+    assert got[0].creator.backend is cpu.pool
+    assert_close(got[0].array, ref[0].array, dtype, 'y')
+    assert got[1].dtype == ref[1].dtype
+    assert_close(got[1], ref[1], dtype, 'gx')
+
+
+def test_numpy_average_pooling_gradient_check_float64():
+    rng = numpy.random.RandomState(0)
+    x = rng.randn(2, 3, 7, 8)
+
+    def f(x):
+        return Pooling2D('average', (3, 3), (1, 1), (1, 1), False,
+                         cpu.pool).apply((x,))[0]
+
+    y = f(x)
+    gradient_check.check_backward(f, (x,), rng.randn(*y.shape), eps=1e-3,
+                                  atol=1e-10, rtol=1e-9)
 
 
 def test_numpy_double_backprop_raises():
@@ -149,12 +185,13 @@ def test_numpy_double_backprop_raises():
         F.sum(gx).backward()
 
 
+@pytest.mark.parametrize('kind', ['max', 'average'])
 @pytest.mark.parametrize('chunk', [1, 40, 1 << 18])
 @pytest.mark.parametrize('shape, ksize, stride, pad, cover_all', [
     ((2, 3, 9, 9), 3, 2, 0, True), ((3, 2, 10, 11), 2, 3, 1, True),
-    ((1, 5, 7, 7), 3, 3, 2, True)])
-def test_numpy_max_pooling_split_over_threads(monkeypatch, shape, ksize,
-                                              stride, pad, cover_all, chunk):
+    ((1, 5, 7, 7), 3, 3, 2, True), ((2, 3, 7, 7), 3, 1, 1, False)])
+def test_numpy_pooling_split_over_threads(monkeypatch, shape, ksize, stride,
+                                          pad, cover_all, chunk, kind):
     """Every pass split into parts of planes on threads, each part in
     chunks of one plane, of a few planes, or whole: the same y and gx (a
     plane's taps stay in its own chunk)."""
@@ -165,12 +202,17 @@ def test_numpy_max_pooling_split_over_threads(monkeypatch, shape, ksize,
     monkeypatch.setattr(cpu.pool, 'CHUNK', chunk)
     rng = numpy.random.RandomState(0)
     x = rng.randn(*shape)
+    args = (ksize, stride, pad) + ((cover_all,) if kind == 'max' else ())
     out = []
-    for pool in (mixnorm.max_pooling_2d, F.max_pooling_2d):
+    for module in (mixnorm, F):
         xv = chainer.Variable(x.copy())
-        y = pool(xv, ksize, stride, pad, cover_all)
+        y = getattr(module, kind + '_pooling_2d')(xv, *args)
         y.grad = numpy.random.RandomState(1).randn(*y.shape)
         y.backward()
         out.append((y.array, xv.grad))
-    numpy.testing.assert_array_equal(out[0][0], out[1][0])
-    numpy.testing.assert_array_equal(out[0][1], out[1][1])
+    if kind == 'max':  # windows in the padding: y is -inf
+        numpy.testing.assert_array_equal(out[0][0], out[1][0])
+        numpy.testing.assert_array_equal(out[0][1], out[1][1])
+    else:
+        assert_close(out[0][0], out[1][0], numpy.float64, 'y')
+        assert_close(out[0][1], out[1][1], numpy.float64, 'gx')

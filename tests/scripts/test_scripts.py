@@ -243,7 +243,7 @@ _25EP = '--resume --epochs 25'
 CPU_KIND = 'modern' if subprocess.run(
     ['bash', os.path.join(ROOT, 'scripts', 'setup_env.sh'), '--find',
      'modern'], capture_output=True).returncode == 0 else 'pinned'
-_QUICK = '--resume --epochs 3 --train-subset 10240 --test-subset 2000'
+_QUICK = '--resume --epochs 4 --train-subset 10240 --test-subset 2000'
 
 
 @pytest.mark.parametrize('smi, variables, python, device, limits', [
@@ -312,7 +312,7 @@ def test_main_without_nvidia_smi_keeps_the_quick_budget(tmp_path):
             '(nvidia-smi is not on PATH))') in r.stdout
     assert 'Python: .venv/{0} (scripts/setup_env.sh {0}, ' \
         'MIXNORM_CUDA=none)'.format(CPU_KIND) in r.stderr
-    assert 'main.sh: budget quick: 3 epochs on a fixed 10,240-image' in \
+    assert 'main.sh: budget quick: 4 epochs on a fixed 10,240-image' in \
         r.stdout
     assert _train_commands(r.stdout)[0].endswith(_QUICK)
     # the budget can still be chosen; other arguments go to python -m train
