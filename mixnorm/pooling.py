@@ -25,17 +25,18 @@ def _pair(v):
     return tuple(v) if hasattr(v, '__getitem__') else (v, v)
 
 
-def implementation(x, kind):
+def implementation(x, kind, pad_value=0):
     """The module that pools array ``x`` (``kind``: ``'max'`` or
     ``'average'``): :mod:`mixnorm.cuda.pool` for a 4-D float32 or float64
-    CuPy array without cuDNN, :mod:`mixnorm.cpu.pool` for such a NumPy
+    CuPy array without cuDNN (average pooling: only with the padding
+    counted, ``pad_value=0``), :mod:`mixnorm.cpu.pool` for such a NumPy
     array (without iDeep), when the switch is on
     (:data:`mixnorm.cuda.pool_kernels`, ``MIXNORM_POOL``); otherwise None:
     Chainer's own pooling."""
     if x.ndim != 4:
         return None
     if cuda.replaces_chainer(cuda.pool_kernels, x):
-        return cuda.pool
+        return cuda.pool if pad_value is not None else None
     if (cuda.pool_kernels and isinstance(x, numpy.ndarray)
             and x.dtype in (numpy.float32, numpy.float64)
             and not intel64.should_use_ideep('>=auto')):
@@ -47,8 +48,9 @@ class Pooling2D(function_node.FunctionNode):
     """Max (``kind='max'``) or average pooling of x by ``backend``
     (:mod:`mixnorm.cuda.pool` or :mod:`mixnorm.cpu.pool`)."""
 
-    def __init__(self, kind, ksize, stride, pad, cover_all, backend):
-        self.kind, self.cover_all = kind, cover_all
+    def __init__(self, kind, ksize, stride, pad, cover_all, backend,
+                 pad_value=0):
+        self.kind, self.cover_all, self.pad_value = kind, cover_all, pad_value
         self.ksize, self.stride, self.pad = ksize, stride, pad
         self.backend = backend
         self._argmax = self._x_shape = None
@@ -57,7 +59,8 @@ class Pooling2D(function_node.FunctionNode):
         x, = inputs
         self._x_shape = x.shape
         y, self._argmax = self.backend.forward(
-            x, self.ksize, self.stride, self.pad, self.cover_all, self.kind)
+            x, self.ksize, self.stride, self.pad, self.cover_all, self.kind,
+            self.pad_value)
         return y,
 
     def backward(self, indexes, grad_outputs):
@@ -84,12 +87,12 @@ class Pooling2DGrad(function_node.FunctionNode):
             'Chainer\'s own pooling')
 
 
-def _pool(kind, x, ksize, stride, pad, cover_all, backend):
+def _pool(kind, x, ksize, stride, pad, cover_all, backend, pad_value=0):
     """Pooling of ``kind`` by ``backend``, Chainer's arguments."""
     ksize = _pair(ksize)
     stride = ksize if stride is None else _pair(stride)
-    return Pooling2D(kind, ksize, stride, _pair(pad), cover_all,
-                     backend).apply((x,))[0]
+    return Pooling2D(kind, ksize, stride, _pair(pad), cover_all, backend,
+                     pad_value).apply((x,))[0]
 
 
 def max_pooling_2d(x, ksize, stride=None, pad=0, cover_all=True):
@@ -101,11 +104,16 @@ def max_pooling_2d(x, ksize, stride=None, pad=0, cover_all=True):
     return _pool('max', x, ksize, stride, pad, cover_all, backend)
 
 
-def average_pooling_2d(x, ksize, stride=None, pad=0):
-    """:func:`chainer.functions.average_pooling_2d`, by
-    :func:`implementation`'s choice (the padding counts as zeros, as in
-    Chainer)."""
-    backend = implementation(chainer.as_array(x), 'average')
+def average_pooling_2d(x, ksize, stride=None, pad=0, pad_value=0):
+    """:func:`chainer.functions.average_pooling_2d` (the padding counts as
+    zeros), or with ``pad_value=None`` Chainer's ``average_pooling_nd``
+    with that argument (each window averages only its pixels of x), by
+    :func:`implementation`'s choice."""
+    backend = implementation(chainer.as_array(x), 'average', pad_value)
     if backend is None:
+        if pad_value is None:
+            return F.average_pooling_nd(x, ksize, stride, pad,
+                                        pad_value=None)
         return F.average_pooling_2d(x, ksize, stride, pad)
-    return _pool('average', x, ksize, stride, pad, False, backend)
+    return _pool('average', x, ksize, stride, pad, False, backend,
+                 pad_value)

@@ -121,7 +121,7 @@ class Branch(chainer.ChainList):
         h = x
         if self.pool == 'avg':
             # pooling branch: padded pixels excluded from the average
-            h = F.average_pooling_nd(h, 3, 1, 1, pad_value=None)
+            h = mixnorm.average_pooling_2d(h, 3, 1, 1, pad_value=None)
         units = list(self)
         n_trunk = len(units) - self.fork
         for unit in units[:n_trunk]:

@@ -11,7 +11,7 @@
 # then the trainer's default (a GPU when CuPy sees one), or --device.
 # An unusable --device (e.g. @cupy:0 without CuPy) stops it with one line
 # and exit status 2.  The budget follows the usable device unless given:
-#   --quick (the default on a CPU, ~10 min on 2 cores): 4 epochs on a fixed
+#   --quick (the default on a CPU, ~11 min on 2 cores): 4 epochs on a fixed
 #       10,240-image training subset (160 updates), evaluated on a fixed
 #       2,000-image test subset;
 #   --25ep (the default on a GPU): 25 of the paper's 100 epochs on all

@@ -146,12 +146,17 @@ def _split(x, geo, fill):
     return phases
 
 
-def forward(x, ksize, stride, pad, cover_all, kind='max'):
-    """``(y, argmax)`` of max pooling (``kind='max'``) or ``(y, None)`` of
-    average pooling of (N, C, H, W) x; ksize, stride and pad are pairs."""
+def forward(x, ksize, stride, pad, cover_all, kind='max', pad_value=0):
+    """``(y, argmax)`` of max pooling (``kind='max'``) or ``(y, divisor)``
+    of average pooling of (N, C, H, W) x; ksize, stride and pad are pairs.
+    Average pooling counts the padding as zeros (``pad_value=0``: the
+    divisor is KH KW) or leaves it out (``pad_value=None``, Chainer's
+    ``average_pooling_nd``: the divisor (OH, OW) counts each window's
+    pixels of x)."""
     geo = _Geometry(x.shape, ksize, stride, pad, cover_all)
     if kind == 'average':
-        return _average(x, geo), None
+        divisor = _divisor(geo, x.dtype, pad_value)
+        return _average(x, geo, divisor), divisor
     if kind != 'max':
         raise ValueError('NumPy pooling: max or average, not {!r}'.format(
             kind))
@@ -181,9 +186,26 @@ def forward(x, ksize, stride, pad, cover_all, kind='max'):
     return y, argmax
 
 
-def _average(x, geo):
-    """y of average pooling (the padding counts as zeros, as in Chainer):
-    the sum of the taps over the wide grid, divided by KH KW."""
+def _divisor(geo, dtype, pad_value):
+    """What average pooling divides each window's sum by: KH KW, or with
+    ``pad_value=None`` the (OH, OW) counts of the windows' pixels in x."""
+    (kh, kw), (sy, sx), (ph, pw) = geo.ksize, geo.stride, geo.pad
+    if pad_value is not None:
+        if pad_value != 0:
+            raise ValueError('average pooling: pad_value 0 or None, not '
+                             '{!r}'.format(pad_value))
+        return numpy.dtype(dtype).type(kh * kw)
+
+    def inside(size, k, s, p, n):
+        start = numpy.arange(n) * s - p
+        return numpy.minimum(start + k, size) - numpy.maximum(start, 0)
+    return numpy.outer(inside(geo.h, kh, sy, ph, geo.out[0]),
+                       inside(geo.w, kw, sx, pw, geo.out[1])).astype(dtype)
+
+
+def _average(x, geo, divisor):
+    """y of average pooling: the sum of the taps over the wide grid (the
+    padding zeros), divided by ``divisor``."""
     phases = _split(x, geo, 0)
     taps = list(geo.taps())
     wide = numpy.empty(geo.size, x.dtype)
@@ -197,22 +219,25 @@ def _average(x, geo):
         for _, phase, shift in taps[1:]:
             numpy.add(w, phases[phase][a + shift:b + shift], out=w)
         numpy.divide(geo.grid(wide, lo, hi)[:, :geo.out[0], :geo.out[1]],
-                     len(taps), out=y3[lo:hi])
+                     divisor, out=y3[lo:hi])
     geo.run(part)
     return y
 
 
 def backward(x_shape, gy, argmax, ksize, stride, pad, cover_all):
-    """gx of :func:`forward`: for max pooling (``argmax`` given) each gy
-    added at its window's argmax, for average pooling gy / (KH KW) added
-    at every tap of its window."""
+    """gx of :func:`forward` from what it returned beside y: for max
+    pooling (``argmax``, integers) each gy added at its window's argmax,
+    for average pooling (the divisor, a number or a float array) gy /
+    divisor added at every tap of its window."""
+    average = not numpy.issubdtype(numpy.asarray(argmax).dtype,
+                                   numpy.integer)
     geo = _Geometry(x_shape, ksize, stride, pad, cover_all)
     wide = numpy.zeros(geo.size, gy.dtype)
     grads = numpy.zeros(geo.phases + (geo.size + geo.slack,), gy.dtype)
     gy3 = gy.reshape(geo.planes, *geo.out)
     gx = numpy.zeros(x_shape, gy.dtype)  # rows in no window stay 0
     gx3 = gx.reshape(geo.planes, geo.h, geo.w)
-    if argmax is not None:
+    if not average:
         bits = numpy.dtype('i{}'.format(gy.dtype.itemsize))
         chosen = numpy.empty(geo.size, bool)
         keep = numpy.empty(geo.size, numpy.int8)
@@ -221,7 +246,7 @@ def backward(x_shape, gy, argmax, ksize, stride, pad, cover_all):
     def shares(a, b):
         """(phase, shift, what the tap's inputs get) of each tap."""
         for offset, phase, shift in geo.taps():
-            if argmax is None:
+            if average:
                 yield phase, shift, wide[a:b]
                 continue
             # share = gy where argmax is this tap, else +0: gy's bits AND
@@ -235,8 +260,8 @@ def backward(x_shape, gy, argmax, ksize, stride, pad, cover_all):
     def part(lo, hi):
         a, b = lo * geo.step, hi * geo.step
         kept = geo.grid(wide, lo, hi)[:, :geo.out[0], :geo.out[1]]
-        if argmax is None:
-            numpy.divide(gy3[lo:hi], ksize[0] * ksize[1], out=kept)
+        if average:
+            numpy.divide(gy3[lo:hi], argmax, out=kept)
         else:
             kept[...] = gy3[lo:hi]
         for phase, shift, values in shares(a, b):

@@ -29,9 +29,13 @@ def _kernel(name, dtype, size):
         _compile.index_type(size),))
 
 
-def forward(x, ksize, stride, pad, cover_all, kind):
+def forward(x, ksize, stride, pad, cover_all, kind, pad_value=0):
     """``(y, argmax)`` of max pooling (``kind='max'``) or ``(y, None)`` of
-    average pooling of (N, C, H, W) x; ksize, stride and pad are pairs."""
+    average pooling of (N, C, H, W) x; ksize, stride and pad are pairs.
+    Average pooling counts the padding as zeros (``pad_value`` 0 only)."""
+    if pad_value != 0:
+        raise ValueError('mixnorm.cuda.pool: average pooling counts the '
+                         'padding (pad_value=0), not {!r}'.format(pad_value))
     x = cupy.ascontiguousarray(x)
     geo = _geometry(x.shape, ksize, stride, pad, cover_all)
     y = cupy.empty(x.shape[:2] + geo[-2:], x.dtype)

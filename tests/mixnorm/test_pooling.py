@@ -164,17 +164,57 @@ def test_numpy_average_pooling_equals_chainer(dtype, shape, ksize, stride,
     assert_close(got[1], ref[1], dtype, 'gx')
 
 
+@pytest.mark.parametrize('dtype', DTYPES)
+@pytest.mark.parametrize('shape, ksize, stride, pad', [
+    ((2, 3, 7, 7), 3, 1, 1),                    # Inception's pool branches
+    ((1, 2, 7, 5), (3, 2), (2, 1), (1, 1)),
+    ((1, 2, 7, 7), 3, 3, 2),                    # windows mostly padding
+    ((2, 2, 6, 6), 2, 2, 0)])                   # no padding
+def test_numpy_average_pooling_without_the_padding(dtype, shape, ksize,
+                                                   stride, pad):
+    """pad_value=None: each window's sum over its pixels of x divided by
+    their count, as Chainer's average_pooling_nd(..., pad_value=None)."""
+    x = numpy.random.RandomState(0).randn(*shape).astype(dtype)
+    got, ref = [], []
+    for pool, out in (
+            (lambda v: mixnorm.average_pooling_2d(v, ksize, stride, pad,
+                                                  pad_value=None), got),
+            (lambda v: F.average_pooling_nd(v, ksize, stride, pad,
+                                            pad_value=None), ref)):
+        xv = chainer.Variable(x.copy())
+        y = pool(xv)
+        y.grad = numpy.random.RandomState(1).randn(*y.shape).astype(dtype)
+        y.backward()
+        out += [y, xv.grad]
+    assert got[0].creator.backend is cpu.pool
+    assert_close(got[0].array, ref[0].array, dtype, 'y')
+    assert_close(got[1], ref[1], dtype, 'gx')
+
+
+def test_average_pooling_without_the_padding_is_chainers_on_the_kernels(
+        emulated):
+    """The kernels count the padding: pad_value=None on CuPy is Chainer's
+    average_pooling_nd."""
+    x = numpy.random.RandomState(0).randn(2, 3, 5, 5).astype(numpy.float32)
+    assert implementation(EMULATED.asarray(x), 'average') is cuda.pool
+    assert implementation(EMULATED.asarray(x), 'average', None) is None
+    with pytest.raises(ValueError, match='pad_value'):
+        cuda.pool.forward(EMULATED.asarray(x), (3, 3), (1, 1), (1, 1),
+                          False, 'average', None)
+
+
 def test_numpy_average_pooling_gradient_check_float64():
     rng = numpy.random.RandomState(0)
     x = rng.randn(2, 3, 7, 8)
 
-    def f(x):
-        return Pooling2D('average', (3, 3), (1, 1), (1, 1), False,
-                         cpu.pool).apply((x,))[0]
+    for pad_value in (0, None):
+        def f(x):
+            return Pooling2D('average', (3, 3), (1, 1), (1, 1), False,
+                             cpu.pool, pad_value).apply((x,))[0]
 
-    y = f(x)
-    gradient_check.check_backward(f, (x,), rng.randn(*y.shape), eps=1e-3,
-                                  atol=1e-10, rtol=1e-9)
+        y = f(x)
+        gradient_check.check_backward(f, (x,), rng.randn(*y.shape),
+                                      eps=1e-3, atol=1e-10, rtol=1e-9)
 
 
 def test_numpy_double_backprop_raises():
