@@ -99,6 +99,7 @@ def _split(fn, n, col_per_sample, n_sums=0):
     """``fn(lo, hi)`` over chunks of samples whose col holds about
     :data:`CHUNK` elements, on every core (``col_per_sample``: col's
     elements per sample)."""
+    col_per_sample = max(1, col_per_sample)
     return parallel.over_chunks(fn, n, CHUNK // col_per_sample,
                                 n * col_per_sample, n_sums)
 
