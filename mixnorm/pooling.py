@@ -77,7 +77,7 @@ class Pooling2DGrad(function_node.FunctionNode):
         node = self._forward
         return node.backend.backward(
             node._x_shape, inputs[0], node._argmax, node.ksize, node.stride,
-            node.pad, node.cover_all),
+            node.pad, node.cover_all, node.kind),
 
     def backward(self, indexes, grad_outputs):
         raise NotImplementedError(

@@ -3,11 +3,11 @@ CPU can do: the CPU side of :mod:`mixnorm.cuda`, with the same functions.
 
 * :mod:`~mixnorm.cpu.bn`: training-mode batch normalization in chunks;
 * :mod:`~mixnorm.cpu.conv`: convolution and its transpose as one BLAS GEMM
-  per direction;
+  per direction and chunk of samples;
 * :mod:`~mixnorm.cpu.mn`: the mixture normalizing transform (Eq. 34-36) in
   chunks;
-* :mod:`~mixnorm.cpu.pool`: max pooling without an unfolded copy of the
-  input.
+* :mod:`~mixnorm.cpu.pool`: max and average pooling without an unfolded
+  copy of the input.
 
 :mod:`mixnorm.batch_normalization`, :mod:`mixnorm.functions`,
 :mod:`mixnorm.convolution` and :mod:`mixnorm.pooling` choose between these,

@@ -62,12 +62,18 @@ def _executor():
     return _pool
 
 
+def _parts(n, elements):
+    """How many parts :func:`run` splits a pass of ``elements`` over
+    ``range(n)`` into."""
+    return max(1, min(threads, n, elements // MIN_ELEMENTS))
+
+
 def run(fn, n, elements):
     """``fn(lo, hi)`` for a split of ``range(n)`` into up to
     :data:`threads` contiguous parts, at once, on the pool; ``elements``
     is the size of the whole pass (below :data:`MIN_ELEMENTS`: one part,
     in the calling thread)."""
-    parts = max(1, min(threads, n, elements // MIN_ELEMENTS))
+    parts = _parts(n, elements)
     if parts == 1:
         fn(0, n)
         return
@@ -113,8 +119,7 @@ def over_chunks(fn, n, per, elements, n_sums=0):
                     t + g for t, g in zip(total, got)]
         totals[lo] = total
 
-    parts = max(1, min(threads, n, elements // MIN_ELEMENTS))
-    if parts == 1:
+    if _parts(n, elements) == 1:
         part(0, n)
     else:
         with _one_blas_thread():

@@ -1,4 +1,5 @@
-"""2-D max pooling on NumPy as a few passes over contiguous memory.
+"""2-D max and average pooling on NumPy as a few passes over contiguous
+memory.
 
 Chainer's NumPy max pooling unfolds x into (N, C, KH, KW, OH, OW) (the
 input's size times KH KW / (SY SX)), takes ``max`` and ``argmax`` across
@@ -35,9 +36,14 @@ plane reaches another's: the planes are done in chunks small enough for
 the taps' passes to stay in the core's cache, and the chunks split over
 the cores (:mod:`mixnorm.cpu.parallel`), each writing its own planes.
 
+Average pooling is the same split with zeros for padding, each tap one
+contiguous addition, the sum divided per output (by KH KW, or by the
+window's pixels of x with ``pad_value=None``); its backward pass adds gy /
+divisor at every tap.
+
 The functions take and return the arrays of :mod:`mixnorm.cuda.pool`'s
-(``argmax`` here is the wide grid's, flat), for ``kind='max'``; average
-pooling stays with Chainer on NumPy.
+(``argmax`` here is the wide grid's, flat; for average pooling the
+divisor takes its place).
 """
 import numpy
 
@@ -224,13 +230,13 @@ def _average(x, geo, divisor):
     return y
 
 
-def backward(x_shape, gy, argmax, ksize, stride, pad, cover_all):
-    """gx of :func:`forward` from what it returned beside y: for max
-    pooling (``argmax``, integers) each gy added at its window's argmax,
-    for average pooling (the divisor, a number or a float array) gy /
-    divisor added at every tap of its window."""
-    average = not numpy.issubdtype(numpy.asarray(argmax).dtype,
-                                   numpy.integer)
+def backward(x_shape, gy, argmax, ksize, stride, pad, cover_all,
+             kind='max'):
+    """gx of :func:`forward` from what it returned beside y (``argmax``):
+    for max pooling each gy added at its window's argmax, for average
+    pooling (``argmax`` then the divisor) gy / divisor added at every tap
+    of its window."""
+    average = kind == 'average'
     geo = _Geometry(x_shape, ksize, stride, pad, cover_all)
     wide = numpy.zeros(geo.size, gy.dtype)
     grads = numpy.zeros(geo.phases + (geo.size + geo.slack,), gy.dtype)

@@ -51,13 +51,14 @@ def forward(x, ksize, stride, pad, cover_all, kind, pad_value=0):
     return y, None
 
 
-def backward(x_shape, gy, argmax, ksize, stride, pad, cover_all):
-    """gx of :func:`forward` (max pooling when ``argmax`` is given)."""
+def backward(x_shape, gy, argmax, ksize, stride, pad, cover_all,
+             kind='max'):
+    """gx of :func:`forward` (``argmax``: what it returned beside y)."""
     gy = cupy.ascontiguousarray(gy)
     geo = _geometry(x_shape, ksize, stride, pad, cover_all)
     gx = cupy.empty(x_shape, gy.dtype)
     size = max(gx.size, gy.size)
-    if argmax is not None:
+    if kind == 'max':
         _compile.launch(_kernel('max_pool_grad', gy.dtype, size),
                         _compile.flat_grid(gx.size),
                         (gy, argmax) + geo + (gx,))

@@ -425,7 +425,7 @@ def test_pool_launches_match_the_kernels(fake_gpu, dtype):
     for kind in ('max', 'average'):
         y, argmax = cuda.pool.forward(x, (3, 2), (2, 1), (1, 0), True, kind)
         cuda.pool.backward(x.shape, numpy.ones_like(y), argmax, (3, 2),
-                           (2, 1), (1, 0), True)
+                           (2, 1), (1, 0), True, kind)
     assert [c[0] for c in fake_gpu] == ['max_pool', 'max_pool_grad',
                                         'average_pool', 'average_pool_grad']
     check_calls(fake_gpu)
